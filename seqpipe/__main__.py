@@ -1,0 +1,4 @@
+from seqpipe.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+"""Pretrained bundles shipped inside the package, registered by name (``-m digits``)."""
+
+from pathlib import Path
+
+from seqpipe.hookspecs import hookimpl
+
+HERE = Path(__file__).parent
+
+# name -> (file, one-line description); files are produced by the recipes in configs/.
+BUNDLES = {}
+
+
+@hookimpl
+def register_bundles(register):
+    for name, (filename, help) in BUNDLES.items():
+        register(name, str(HERE / filename), help=help)

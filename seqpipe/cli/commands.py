@@ -1,0 +1,26 @@
+"""Built-in plugin adding seqpipe's own subcommands, through the same hook plugins use."""
+
+import importlib
+
+from seqpipe.hookspecs import hookimpl
+
+# module (under seqpipe.cli) -> attribute holding the click command or group
+BUILTIN_COMMANDS = (
+    "plugins",
+    "info",
+    "train",
+    "evaluate",
+    "plot",
+    "sweep",
+    "transcribe",
+    "generate",
+    "data",
+    "lm",
+)
+
+
+@hookimpl
+def register_commands(cli):
+    for name in BUILTIN_COMMANDS:
+        module = importlib.import_module(f"seqpipe.cli.{name}")
+        cli.add_command(module.command)

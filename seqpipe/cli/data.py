@@ -1,0 +1,15 @@
+"""``seqpipe data``: build training data (speech manifests, melody corpora)."""
+
+import click
+
+from seqpipe.cli.data_manifest import manifest
+from seqpipe.cli.data_melodies import melodies
+
+
+@click.group("data")
+def command() -> None:
+    """Prepare datasets: speech manifests and melody corpora."""
+
+
+command.add_command(manifest)
+command.add_command(melodies)

@@ -1,0 +1,8 @@
+"""Built-in decoders, registered through the same hook as third-party ones."""
+
+from seqpipe.hookspecs import hookimpl
+
+
+@hookimpl
+def register_decoders(register):
+    pass

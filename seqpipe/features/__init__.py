@@ -1,0 +1,8 @@
+"""Built-in features, registered through the same hook as third-party ones."""
+
+from seqpipe.hookspecs import hookimpl
+
+
+@hookimpl
+def register_features(register):
+    pass

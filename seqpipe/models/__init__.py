@@ -1,0 +1,8 @@
+"""Built-in sequence models, registered through the same hook as third-party ones."""
+
+from seqpipe.hookspecs import hookimpl
+
+
+@hookimpl
+def register_models(register):
+    pass
