@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,21 @@ class ConfigError(SeqpipeError):
     pass
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads ``3e-4`` as a float (YAML 1.1 would make it a string)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
+
+
 def load_config(path: str | Path, overrides: list[str] = ()) -> dict[str, Any]:
     """Read a recipe, apply ``key.path=value`` overrides and check its shape."""
     path = Path(path)
@@ -47,7 +63,7 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
     try:
-        config = yaml.safe_load(text)
+        config = parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
@@ -57,6 +73,9 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: expected a mapping of sections at the top level, got {type(config).__name__}"
         )
+    for section in COMPONENT_SECTIONS:
+        if isinstance(config.get(section), str):  # shorthand: `model: lstm`
+            config[section] = {"name": config[section]}
     for item in overrides:
         apply_override(config, item, source=str(path))
     check_sections(config, source=str(path))
@@ -70,7 +89,7 @@ def apply_override(config: dict[str, Any], item: str, source: str = "--set") -> 
     if not sep or not key.strip():
         raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = parse_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     node = config
@@ -96,9 +115,7 @@ def check_sections(config: dict[str, Any], source: str) -> None:
         value = config.get(section)
         if value is None:
             continue
-        if isinstance(value, str):  # shorthand: `model: lstm`
-            config[section] = {"name": value}
-        elif not isinstance(value, dict) or "name" not in value:
+        if not isinstance(value, dict) or "name" not in value:
             raise ConfigError(
                 f"{source}: {section}: expected a mapping with a 'name' key, got {value!r}"
             )
@@ -173,24 +190,21 @@ def describe(annotation: Any) -> str:
     import types
     import typing
 
-    import annotated_types as at
-
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         base, *constraints = typing.get_args(annotation)
         noun = {int: "integer", float: "number"}.get(base, describe(base))
         bounds = {
-            type(c): next(iter(vars(c).values()))
-            for c in constraints
-            if isinstance(c, at.BaseMetadata)
+            b: getattr(c, b) for c in constraints for b in ("gt", "ge", "lt", "le") if hasattr(c, b)
         }
-        if bounds.get(at.Ge) == 0 and at.Le in bounds:
-            return f"a number between 0 and {bounds[at.Le]}"
-        if bounds.get(at.Gt) == 0:
+        if bounds.get("ge") == 0 and "le" in bounds:
+            return f"a number between 0 and {bounds['le']}"
+        if bounds.get("gt") == 0:
             return f"a positive {noun}"
-        if bounds.get(at.Ge) == 0:
+        if bounds.get("ge") == 0:
             return f"a non-negative {noun}"
-        return f"{describe(base)} ({', '.join(f'{k.__name__.lower()} {v}' for k, v in bounds.items())})"
+        symbols = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+        return f"{describe(base)} " + " and ".join(f"{symbols[k]} {v}" for k, v in bounds.items())
     if origin is typing.Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
     if origin in (typing.Union, types.UnionType):

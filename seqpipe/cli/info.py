@@ -25,6 +25,9 @@ def command(device: str | None) -> None:
     rows = {"python": platform.python_version(), "platform": platform.platform()}
     for package in ("seqpipe", "torch", "torchaudio", "librosa", "pretty_midi", "pluggy"):
         rows[package] = _version(package)
+    rows["torch"] = torch.__version__ + (
+        f" (built for CUDA {torch.version.cuda})" if torch.version.cuda else ""
+    )
     rows["cuda available"] = str(torch.cuda.is_available())
     rows["device"] = device_name(pick_device(device))
     plugins = load().info.values()

@@ -5,4 +5,4 @@ from seqpipe.hookspecs import hookimpl
 
 @hookimpl
 def register_features(register):
-    pass
+    register("logmel", "seqpipe.features.logmel:LogMel", help="log-mel filterbank (torchaudio), per-utterance normalised")
