@@ -41,9 +41,16 @@ class ConfigError(SeqpipeError):
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads ``3e-4`` as a float (YAML 1.1 would make it a string)."""
+    """SafeLoader with YAML 1.2 scalars: ``3e-4`` is a float, ``yes``/``no``/``on`` stay strings."""
 
 
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
@@ -143,7 +150,7 @@ def validate_options(
     """
     import pydantic
 
-    signature = inspect.signature(target)
+    signature = inspect.signature(target, eval_str=True)  # modules may use postponed annotations
     fields: dict[str, Any] = {}
     accepts_any = False
     for name, param in signature.parameters.items():

@@ -125,3 +125,14 @@ def test_unknown_name_suggests_close_match():
         str(err.value) == "unknown model 'lstmm' (did you mean 'lstm'? installed: gru, lstm, rnn)"
     )
     assert "did you mean" not in unknown_name_message("model", "transformer", ["gru", "lstm"])
+
+
+def test_yaml_scalars_follow_yaml_1_2():
+    # YAML 1.1 would read 3e-4 as a string and `no` as False (the "Norway problem").
+    from seqpipe.config import parse_yaml
+
+    assert parse_yaml("lr: 3e-4\nlabels: [yes, no, on]\nflag: true") == {
+        "lr": 3e-4,
+        "labels": ["yes", "no", "on"],
+        "flag": True,
+    }

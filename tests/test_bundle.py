@@ -1,0 +1,110 @@
+"""Bundles: one safetensors file that loads back with identical outputs, never unpickled."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from seqpipe.config import parse_yaml
+from seqpipe.errors import SeqpipeError
+from seqpipe.pipeline import METADATA_KEY, Pipeline, read_bundle_metadata
+
+RECIPE = """
+task: {name: classify, labels: [yes, no, maybe], sample_rate: 8000}
+features: {name: logmel, sample_rate: 8000, n_mels: 20}
+model: {name: classifier, hidden_size: 16, num_layers: 2, bidirectional: true, pooling: attention}
+"""
+
+
+def tiny_pipeline() -> Pipeline:
+    torch.manual_seed(0)
+    return Pipeline.from_config(parse_yaml(RECIPE))
+
+
+def outputs(pipeline: Pipeline) -> torch.Tensor:
+    torch.manual_seed(1)
+    waves, lengths = torch.randn(3, 4000), torch.tensor([4000, 2500, 1200])
+    with torch.no_grad():
+        feats, frames = pipeline.features(waves, lengths)
+        return pipeline.model(feats, frames)
+
+
+def test_save_load_gives_identical_outputs(tmp_path):
+    pipeline = tiny_pipeline().eval()
+    path = pipeline.save(tmp_path / "model.safetensors")
+    loaded = Pipeline.load(path, device="cpu")
+    assert torch.equal(outputs(pipeline), outputs(loaded))
+    assert loaded.config == pipeline.config
+    assert not list(tmp_path.glob("*.tmp")), "atomic save leaves no temp file behind"
+
+
+def test_bundle_is_self_describing(tmp_path):
+    path = tiny_pipeline().save(tmp_path / "model.safetensors")
+    meta = read_bundle_metadata(path)
+    assert meta["format"] == "seqpipe-bundle/1"
+    assert meta["seqpipe_version"]
+    assert meta["config"]["model"]["hidden_size"] == 16
+    assert meta["config"]["task"]["labels"] == ["yes", "no", "maybe"]
+    assert meta["components"]["model"] == {
+        "name": "classifier",
+        "plugin": "seqpipe.models",
+        "package": "seqpipe",
+    }
+
+
+def test_missing_plugin_names_the_package_to_install(tmp_path):
+    path = tiny_pipeline().save(tmp_path / "model.safetensors")
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta = json.loads(f.metadata()[METADATA_KEY])
+    meta["config"]["model"]["name"] = "fancy_rnn"
+    meta["components"]["model"] = {
+        "name": "fancy_rnn",
+        "plugin": "fancy",
+        "package": "seqpipe-fancy",
+    }
+    save_file(
+        tensors, str(tmp_path / "plugin.safetensors"), metadata={METADATA_KEY: json.dumps(meta)}
+    )
+    with pytest.raises(
+        SeqpipeError,
+        match=r"needs model 'fancy_rnn' from the plugin package 'seqpipe-fancy'.*pip install seqpipe-fancy",
+    ):
+        Pipeline.load(tmp_path / "plugin.safetensors")
+
+
+def test_corrupt_and_foreign_files_are_clear_errors(tmp_path):
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00\x01garbage")
+    with pytest.raises(SeqpipeError, match=rf"{corrupt}: not a valid seqpipe bundle"):
+        Pipeline.load(corrupt)
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    with pytest.raises(SeqpipeError, match="not a seqpipe bundle"):
+        Pipeline.load(foreign)
+    truncated = tmp_path / "truncated.safetensors"
+    data = tiny_pipeline().save(tmp_path / "ok.safetensors").read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SeqpipeError, match=rf"{truncated}"):
+        Pipeline.load(truncated)
+
+
+def test_unknown_bundle_name_lists_bundled_models():
+    with pytest.raises(SeqpipeError, match=r"unknown model 'no-such-model'"):
+        Pipeline.load("no-such-model")
+
+
+def test_mismatched_weights_are_reported(tmp_path):
+    path = tiny_pipeline().save(tmp_path / "model.safetensors")
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()[METADATA_KEY])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    meta["config"]["model"]["hidden_size"] = 32
+    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata={METADATA_KEY: json.dumps(meta)})
+    with pytest.raises(SeqpipeError, match="weights do not match the bundle's config"):
+        Pipeline.load(tmp_path / "bad.safetensors")
