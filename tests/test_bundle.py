@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from seqpipe.config import parse_yaml
 from seqpipe.errors import SeqpipeError
@@ -99,12 +99,10 @@ def test_unknown_bundle_name_lists_bundled_models():
 
 def test_mismatched_weights_are_reported(tmp_path):
     path = tiny_pipeline().save(tmp_path / "model.safetensors")
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = json.loads(f.metadata()[METADATA_KEY])
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    meta["config"]["model"]["hidden_size"] = 32
-    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata={METADATA_KEY: json.dumps(meta)})
+    rewrite_metadata(
+        path,
+        tmp_path / "bad.safetensors",
+        lambda meta: meta["config"]["model"].update(hidden_size=32),
+    )
     with pytest.raises(SeqpipeError, match="weights do not match the bundle's config"):
         Pipeline.load(tmp_path / "bad.safetensors")
