@@ -53,22 +53,25 @@ def test_bundle_is_self_describing(tmp_path):
     }
 
 
+def rewrite_metadata(src, dst, edit) -> None:
+    """Copy a bundle, changing its metadata with ``edit(meta)`` (tensors untouched)."""
+    meta = read_bundle_metadata(src)
+    edit(meta)
+    save_file(load_file(str(src)), str(dst), metadata={METADATA_KEY: json.dumps(meta)})
+
+
 def test_missing_plugin_names_the_package_to_install(tmp_path):
     path = tiny_pipeline().save(tmp_path / "model.safetensors")
-    from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-        meta = json.loads(f.metadata()[METADATA_KEY])
-    meta["config"]["model"]["name"] = "fancy_rnn"
-    meta["components"]["model"] = {
-        "name": "fancy_rnn",
-        "plugin": "fancy",
-        "package": "seqpipe-fancy",
-    }
-    save_file(
-        tensors, str(tmp_path / "plugin.safetensors"), metadata={METADATA_KEY: json.dumps(meta)}
-    )
+    def needs_plugin(meta):
+        meta["config"]["model"]["name"] = "fancy_rnn"
+        meta["components"]["model"] = {
+            "name": "fancy_rnn",
+            "plugin": "fancy",
+            "package": "seqpipe-fancy",
+        }
+
+    rewrite_metadata(path, tmp_path / "plugin.safetensors", needs_plugin)
     with pytest.raises(
         SeqpipeError,
         match=r"needs model 'fancy_rnn' from the plugin package 'seqpipe-fancy'.*pip install seqpipe-fancy",
