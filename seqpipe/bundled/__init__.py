@@ -7,7 +7,9 @@ from seqpipe.hookspecs import hookimpl
 HERE = Path(__file__).parent
 
 # name -> (file, one-line description); files are produced by the recipes in configs/.
-BUNDLES = {}
+BUNDLES = {
+    "folk": ("folk.safetensors", "folk-tune melody LSTM (configs/music/folk.yaml), default of seqpipe generate"),
+}
 
 
 @hookimpl

@@ -1,9 +1,117 @@
-"""``seqpipe generate``."""
+"""``seqpipe generate``: melodies from a melody model, as MIDI (and optionally WAV / piano roll)."""
+
+from __future__ import annotations
 
 import click
 
 
+def numbered(path: str, i: int, n: int) -> str:
+    """``tune.mid`` -> ``tune-2.mid`` when several files are written."""
+    if n == 1:
+        return path
+    stem, dot, suffix = path.rpartition(".")
+    return f"{stem}-{i}.{suffix}" if dot and "/" not in suffix else f"{path}-{i}"
+
+
+def parse_meter(text: str | None) -> tuple[int, int] | None:
+    from seqpipe.errors import SeqpipeError
+
+    if text is None:
+        return None
+    num, slash, den = text.partition("/")
+    if not slash or not num.strip().isdigit() or not den.strip().isdigit():
+        raise SeqpipeError(f"--meter {text!r}: expected a time signature like 4/4 or 6/8")
+    return int(num), int(den)
+
+
 @click.command("generate")
-def command() -> None:
-    """(not yet implemented)"""
-    raise click.ClickException("'seqpipe generate' is not implemented yet")
+@click.option("-m", "--model", default="folk", show_default=True, help="Bundle name or path.")
+@click.option("-o", "--output", required=True, help="Output MIDI file (OUT.mid).")
+@click.option("-n", "--num", "n", default=1, show_default=True, help="Melodies to generate.")
+@click.option("--bars", type=int, default=16, show_default=True, help="Length in bars.")
+@click.option("--steps", type=int, help="Length in 16th notes (overrides --bars).")
+@click.option("--key", help="Key, e.g. G, Em, 'F# minor', 'A dorian' (default: the model picks).")
+@click.option("--meter", help="Time signature, e.g. 6/8 (default: the model picks).")
+@click.option("--tempo", type=float, help="Quarter notes per minute (default: the model picks).")
+@click.option("--primer", help="Opening notes: 'C4 E4 G4', '60 64 67' (one beat each, r = rest) or a .mid file.")
+@click.option("--scale", is_flag=True, help="Keep every note in the scale of --key.")
+@click.option("--seed", type=int, help="Random seed (default: random, printed).")
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), help="Sampling temperature.")
+@click.option("--top-k", type=click.IntRange(min=0), help="Sample among the k most likely tokens.")
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), help="Nucleus sampling mass.")
+@click.option("--beam", type=click.IntRange(min=1), help="Beam search with this width instead of sampling.")
+@click.option("--program", type=click.IntRange(0, 127), default=0, show_default=True, help="General MIDI instrument.")
+@click.option("--render", help="Also synthesise audio to this .wav (FluidSynth).")
+@click.option("--soundfont", help="Soundfont for --render (default: FluidR3_GM).")
+@click.option("--plot", help="Also draw a piano roll (one panel per melody) to this .png/.svg/.pdf.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto.")
+def command(
+    model, output, n, bars, steps, key, meter, tempo, primer, scale, seed, temperature,
+    top_k, top_p, beam, program, render, soundfont, plot, device,
+):  # fmt: skip
+    """Generate N melodies and write them as Standard MIDI files.
+
+    \b
+    With -n 1 the file is OUT.mid; with -n N they are OUT-1.mid ... OUT-N.mid (and
+    likewise for --render and --plot). The same --seed gives identical files.
+    Examples:
+      seqpipe generate -o tune.mid --render tune.wav --plot tune.png
+      seqpipe generate -o jig.mid --key D --meter 6/8 --bars 16 -n 4 --seed 1
+      seqpipe generate -o tune.mid --primer "D4 F#4 A4" --scale --key D --top-p 0.9
+    """
+    import os
+
+    import torch
+
+    from seqpipe.decoders.melody import Request, generate_melodies, parse_primer
+    from seqpipe.decoders.sampling import BeamSearch, Sampler
+    from seqpipe.device import pick_device
+    from seqpipe.errors import SeqpipeError
+    from seqpipe.midi import write_midi
+    from seqpipe.pipeline import Pipeline
+    from seqpipe.theory import parse_key
+
+    if n < 1:
+        raise SeqpipeError(f"-n {n}: need at least one melody")
+    if (steps is not None and steps <= 0) or (steps is None and bars <= 0):
+        raise SeqpipeError(f"--{'steps' if steps is not None else 'bars'}: length must be positive")
+    if key is not None:
+        parse_key(key)  # fail before loading the model
+    ts = parse_meter(meter)
+    if render:
+        from seqpipe.midi_render import check_renderer
+
+        check_renderer(soundfont)
+    notes = parse_primer(primer, ts or (4, 4)) if primer is not None else None
+    if seed is None:
+        seed = int.from_bytes(os.urandom(4), "little") >> 1
+        click.echo(f"seed {seed}", err=True)
+    torch.set_num_threads(1)  # one small step at a time: extra threads only add overhead
+    pipeline = Pipeline.load(model, device=pick_device(device))
+    decoder = pipeline.decoder if isinstance(pipeline.decoder, Sampler) else Sampler()
+    if beam:
+        decoder = BeamSearch(beam_size=beam, temperature=temperature or 1.0)
+    else:
+        decoder = Sampler(
+            temperature=temperature if temperature is not None else decoder.temperature,
+            top_k=top_k if top_k is not None else decoder.top_k,
+            top_p=top_p if top_p is not None else decoder.top_p,
+        )
+    request = Request(
+        n=n, bars=bars, steps=steps, key=key, time_signature=ts, tempo=tempo,
+        primer=notes, scale=scale, seed=seed,
+    )  # fmt: skip
+    melodies = generate_melodies(pipeline, request, decoder=decoder)
+    for i, melody in enumerate(melodies, 1):
+        path = numbered(output, i, n)
+        write_midi(melody, path, program=program)
+        click.echo(f"{path}: {len(melody.notes)} notes, {melody.key or 'key ?'}, "
+                   f"{melody.time_signature[0]}/{melody.time_signature[1]}, {melody.tempo:g} qpm")  # fmt: skip
+        if render:
+            from seqpipe.midi_render import render_wav
+
+            render_wav(path, numbered(render, i, n), soundfont=soundfont)
+    if plot:
+        from seqpipe.midi_render import plot_piano_roll
+
+        plot_piano_roll(melodies, plot)

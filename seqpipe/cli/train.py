@@ -4,6 +4,45 @@ import click
 
 
 @click.command("train")
-def command() -> None:
-    """(not yet implemented)"""
-    raise click.ClickException("'seqpipe train' is not implemented yet")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="override a config value, e.g. --set train.lr=3e-4 (repeatable)",
+)
+@click.option(
+    "--out", "run_dir", type=click.Path(file_okay=False), help="run directory (default: runs/NAME)"
+)
+@click.option(
+    "--resume", is_flag=True, help="continue from the run directory's last good checkpoint"
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps")
+def command(config, overrides, run_dir, resume, device) -> None:
+    """Train the pipeline in CONFIG; the run directory ends with the best model bundle.
+
+    \b
+    Examples:
+      seqpipe train configs/tiny.yaml --set data.train=tones/train.jsonl --set data.valid=tones/valid.jsonl
+      seqpipe train configs/classify/fsdd-digits.yaml --out runs/digits --resume
+      torchrun --nproc-per-node 4 -m seqpipe train configs/classify/fsdd-digits.yaml
+    """
+    from rich.console import Console
+
+    from seqpipe.config import load_config
+    from seqpipe.training.run import fit
+
+    console = Console(stderr=True)
+    summary = fit(
+        load_config(config, list(overrides)), run_dir, device=device, resume=resume, console=console
+    )
+    if summary is not None:
+        best = summary["best"]
+        metric = summary["primary_metric"]
+        value = best.get(metric)
+        shown = f"{value:.4f}" if isinstance(value, float) else "n/a"
+        console.print(
+            f"done: best {metric} {shown} (epoch {best['epoch']}); "
+            f"bundle {summary['run_dir']}/model.safetensors"
+        )

@@ -1,9 +1,180 @@
-"""``seqpipe transcribe``."""
+"""``seqpipe transcribe``: speech to text, subtitles or JSON with word times, for files of any length."""
+
+from __future__ import annotations
 
 import click
 
+FORMAT_CHOICES = ("txt", "json", "srt", "vtt", "all")
+
 
 @click.command("transcribe")
-def command() -> None:
-    """(not yet implemented)"""
-    raise click.ClickException("'seqpipe transcribe' is not implemented yet")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "-m",
+    "--model",
+    default="en-small",
+    show_default=True,
+    help="Bundled model name or a .safetensors bundle.",
+)
+@click.option(
+    "-f",
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(FORMAT_CHOICES),
+    help="Write these files (repeatable). Without -f/-o the text goes to stdout.",
+)
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False),
+    help="Write outputs here instead of next to each input ('-' = stdout).",
+)
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, mps or auto.")
+@click.option(
+    "--batch-size",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Chunks per forward pass.",
+)
+@click.option(
+    "--beam-size",
+    type=click.IntRange(1),
+    help="Use beam search with this beam (default: the bundle's decoder).",
+)
+@click.option(
+    "--lm",
+    type=click.Path(dir_okay=False),
+    help="Word n-gram LM (ARPA, from 'seqpipe lm build') for beam search.",
+)
+@click.option("--lm-weight", type=float, help="LM weight for beam search (default: the decoder's).")
+@click.option(
+    "--max-chunk",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(1, 60),
+    help="Longest chunk (s) the VAD cuts long audio into.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def command(
+    paths,
+    model,
+    formats,
+    output_dir,
+    device,
+    batch_size,
+    beam_size,
+    lm,
+    lm_weight,
+    max_chunk,
+    quiet,
+) -> None:
+    """Transcribe audio PATHS: files, directories (recursive), globs, or - for stdin.
+
+    \b
+    Without -f or -o the transcripts are printed to stdout (one file: the text;
+    several: "path<TAB>text" per line) and nothing is written. With -f and/or -o
+    each input gets FILE.txt/.json/.srt/.vtt (default format txt) next to it or in
+    -o DIR (directories keep their sub-folders); files are written atomically.
+    JSON carries segments and words with start/end times and confidences.
+    A file that cannot be read is reported on stderr and skipped; the exit code
+    is 1 if any file failed.
+
+    \b
+    Examples:
+      seqpipe transcribe talk.wav
+      seqpipe transcribe recordings/ -f srt -f json -o subs/
+      cat talk.flac | seqpipe transcribe - -m digits
+      seqpipe transcribe talk.wav --beam-size 50 --lm lm.arpa
+    """
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from seqpipe.audio import audio_duration
+    from seqpipe.errors import SeqpipeError
+    from seqpipe.transcribe import STDIN, Transcriber, expand_inputs, stdin_to_file
+    from seqpipe.transcript import FORMATS, write_atomic
+    from seqpipe.vad import VADOptions
+
+    fmts = list(FORMATS) if "all" in formats else list(dict.fromkeys(formats))
+    write_files = bool(fmts) or output_dir is not None
+    fmts = fmts or ["txt"]
+    to_stdout = not write_files or output_dir == "-"
+    inputs = expand_inputs(paths)
+    if not inputs:
+        raise click.UsageError("no input files")
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    with tempfile.TemporaryDirectory(prefix="seqpipe-stdin-") as tmp:
+        for item in inputs:
+            if item.path == STDIN:
+                item.path = stdin_to_file(tmp)
+        transcriber = Transcriber(
+            model, device=device, batch_size=batch_size, beam_size=beam_size, lm=lm,
+            lm_weight=lm_weight, vad=VADOptions(max_seconds=max_chunk),
+        )  # fmt: skip
+        durations = []
+        for item in inputs:
+            try:
+                durations.append(0.0 if item.error else audio_duration(item.path))
+            except SeqpipeError:
+                durations.append(0.0)
+        done = [0.0] * len(inputs)
+        failures = 0
+        progress = Progress(
+            TextColumn("[bold]transcribing"), BarColumn(), TextColumn("{task.fields[files]}"),
+            TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
+            console=err, disable=quiet or not err.is_terminal, transient=True,
+        )  # fmt: skip
+        with progress:
+            task = progress.add_task(
+                "", total=max(sum(durations), 1e-9), files=f"0/{len(inputs)} files"
+            )
+
+            def advance(i: int, seconds: float) -> None:
+                done[i] = max(done[i], min(seconds, durations[i]))
+                progress.update(task, completed=sum(done))
+
+            for n, result in enumerate(transcriber.run(inputs, advance), 1):
+                item = result.input
+                shown = (
+                    "<stdin>" if item.name == "stdin" and item.path.startswith(tmp) else item.path
+                )
+                done[n - 1] = durations[n - 1]
+                progress.update(task, completed=sum(done), files=f"{n}/{len(inputs)} files")
+                if result.error:
+                    failures += 1
+                    progress.console.print(f"seqpipe: error: {shown}: {result.error}", markup=False)
+                    continue
+                transcript = result.transcript
+                transcript.path = shown
+                if to_stdout and (not write_files or output_dir == "-"):
+                    for fmt in fmts if write_files else ["txt"]:
+                        text = transcript.render(fmt)
+                        if fmt == "txt" and len(inputs) > 1:
+                            text = f"{shown}\t{text}"
+                        click.echo(text, nl=False)
+                    continue
+                base = (
+                    Path(output_dir) / item.name if output_dir else Path(item.path).with_suffix("")
+                )
+                if item.path.startswith(tmp) and not output_dir:
+                    for fmt in fmts:
+                        click.echo(transcript.render(fmt), nl=False)
+                    continue
+                for fmt in fmts:
+                    write_atomic(base.with_name(f"{base.name}.{fmt}"), transcript.render(fmt))
+        if write_files and output_dir != "-":
+            ok = len(inputs) - failures
+            where = output_dir or "next to the inputs"
+            err.print(
+                f"seqpipe: wrote {', '.join(fmts)} for {ok} file(s) {'to ' + where if output_dir else where}",
+                markup=False,
+            )
+    if failures:
+        err.print(f"seqpipe: {failures} of {len(inputs)} file(s) failed", markup=False)
+        sys.exit(1)

@@ -1,14 +1,20 @@
-"""Log-mel filterbank features, computed by torchaudio on the model's device."""
+"""Log-mel filterbank features, computed by torchaudio on the model's device.
+
+Training-only augmentation lives here too, so it runs on the same device as the
+model: waveform speed/noise/gain (``augment``) before the filterbank and SpecAugment
+(``spec_augment``) after it. Both are no-ops in eval mode.
+"""
 
 from __future__ import annotations
-
-from typing import Literal
 
 import torch
 import torchaudio
 from torch import nn
 
-from seqpipe.types import PositiveFloat, PositiveInt
+from seqpipe.features.augment import WaveAugment
+from seqpipe.features.normalize import FeatureNorm, Normalize
+from seqpipe.features.specaugment import SpecAugment
+from seqpipe.types import NonNegativeInt, PositiveFloat, PositiveInt
 
 
 class LogMel(nn.Module):
@@ -16,7 +22,8 @@ class LogMel(nn.Module):
 
     Normalisation is per utterance by default: it removes channel and loudness
     differences between recordings, which matters more than anything else for
-    generalising to new microphones and speakers.
+    generalising to new microphones and speakers. Frame lengths count only frames
+    whose window lies inside the signal, so padding never changes a frame.
     """
 
     def __init__(
@@ -25,38 +32,56 @@ class LogMel(nn.Module):
         n_mels: PositiveInt = 80,
         win_ms: PositiveFloat = 25.0,
         hop_ms: PositiveFloat = 10.0,
-        normalize: Literal["utterance", "none"] = "utterance",
+        normalize: Normalize = "utterance",
+        augment: bool = False,
+        spec_augment: bool = False,
+        freq_masks: NonNegativeInt = 2,
+        freq_width: NonNegativeInt = 10,
+        time_masks: NonNegativeInt = 2,
+        time_width: NonNegativeInt = 20,
     ):
         super().__init__()
         self.sample_rate = sample_rate
         self.hop_length = int(sample_rate * hop_ms / 1000)
         win_length = int(sample_rate * win_ms / 1000)
-        n_fft = 1 << (win_length - 1).bit_length()
+        self.n_fft = 1 << (win_length - 1).bit_length()
         self.melspec = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate,
-            n_fft=n_fft,
+            n_fft=self.n_fft,
             win_length=win_length,
             hop_length=self.hop_length,
             n_mels=n_mels,
             center=True,
         )
-        self.normalize = normalize
         self.output_size = n_mels
+        self.norm = FeatureNorm(self.output_size, normalize)
+        self.wave_augment = WaveAugment() if augment else None
+        self.spec_augment = (
+            SpecAugment(freq_masks, freq_width, time_masks, time_width) if spec_augment else None
+        )
 
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Frames whose window lies inside the signal, so padding never changes a frame."""
-        return ((lengths - self.melspec.n_fft // 2) // self.hop_length + 1).clamp(min=1)
+        return ((lengths - self.n_fft // 2) // self.hop_length + 1).clamp(min=1)
 
-    def forward(
-        self, waves: torch.Tensor, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        feats = (self.melspec(waves) + 1e-6).log().transpose(1, 2)  # [B, T, n_mels]
-        frames = self.frame_lengths(lengths).clamp(max=feats.shape[1])
+    def frames(self, waves: torch.Tensor) -> torch.Tensor:
+        """The raw (unnormalised) features [B, T, F]; subclasses change only this."""
+        return (self.melspec(waves) + 1e-6).log().transpose(1, 2)
+
+    def refine(self, feats: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """Hook for features computed from whole frame sequences (MFCC deltas)."""
+        return feats
+
+    def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.wave_augment is not None and self.training:
+            waves, lengths = self.wave_augment(waves, lengths)
+        if waves.shape[1] <= self.n_fft // 2:  # reflect padding needs a little signal
+            waves = nn.functional.pad(waves, (0, self.n_fft // 2 + 1 - waves.shape[1]))
+        feats = self.frames(waves)
+        frames = self.frame_lengths(lengths.to(feats.device)).clamp(max=feats.shape[1])
+        feats = self.refine(feats, frames)
         mask = torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]
-        if self.normalize == "utterance":
-            count = frames.clamp(min=1)[:, None, None].to(feats.dtype)
-            masked = feats * mask[..., None]
-            mean = masked.sum(1, keepdim=True) / count
-            var = ((feats - mean) ** 2 * mask[..., None]).sum(1, keepdim=True) / count
-            feats = (feats - mean) / (var + 1e-5).sqrt()
-        return feats * mask[..., None], frames
+        feats = self.norm(feats, mask)
+        if self.spec_augment is not None and self.training:
+            feats = self.spec_augment(feats, frames)
+        return feats, frames

@@ -52,6 +52,23 @@ class Task:
         """Metrics on held-out batches (must include ``primary_metric``)."""
         raise NotImplementedError
 
+    # -- optional: truncated backpropagation through time (``train.tbptt: N``) -----------
+    #: set True and implement ``chunks`` + ``chunk_loss`` to let the trainer cut long
+    #: sequences into windows of N steps; it carries ``state`` from one chunk to the next,
+    #: detached (values kept, graph cut), and takes one optimiser step per chunk.
+    supports_tbptt: bool = False
+
+    def chunks(self, batch: dict[str, torch.Tensor], size: int) -> list[dict[str, torch.Tensor]]:
+        """Cut a batch into consecutive time windows of ``size`` steps (the last may be shorter)."""
+        raise NotImplementedError
+
+    def chunk_loss(
+        self, pipeline: Pipeline, chunk: dict[str, torch.Tensor], state: Any
+    ) -> tuple[torch.Tensor, int, Any]:
+        """Like ``loss`` for one chunk, starting from ``state`` (None for the first chunk);
+        returns the loss, its item count and the model's state at the chunk's end."""
+        raise NotImplementedError
+
     def bundle_info(self) -> dict[str, Any]:
         """Facts worth reading without building the pipeline (sample rate, vocabulary...)."""
         return {}

@@ -1,0 +1,108 @@
+"""Build the training/test manifests for the bundled speech models (deterministic from --seed).
+
+    nice python configs/speech/make_data.py digits   --out data/digits   # ~10 min on 2 cores
+    nice python configs/speech/make_data.py en-small --out data/en-small # ~40 min on 2 cores
+
+digits: FSDD speakers george, jackson, nicolas, yweweler (takes 0-44 train, 45-49 valid),
+theo held out entirely for test; connected strings spliced from real takes; TTS digit
+strings from every installed engine, with held-out voices (see seqpipe.data.synth) for test.
+en-small: sentences from offline prose (fortunes), split by sentence and by voice, plus
+the digits data's real FSDD takes so the model hears real voices too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+from seqpipe.data.manifest import scan_directory, split_speakers, write_manifest
+from seqpipe.data.synth import (
+    available_voices,
+    digit_strings,
+    is_held_out,
+    render,
+    sentence_corpus,
+    splice_fsdd,
+    tts_jobs,
+)
+
+FSDD = Path("/work/shared/data/fsdd/recordings")
+TEST_SPEAKERS = ["theo"]
+
+
+def fsdd_splits(fsdd: Path) -> tuple[list, list, list]:
+    """(train, valid, test) single-digit FSDD entries; test = unseen speakers only."""
+    entries = scan_directory(fsdd)
+    kept, test = split_speakers(entries, TEST_SPEAKERS)
+    take = lambda e: int(Path(e["audio"]).stem.split("_")[2])  # noqa: E731
+    return [e for e in kept if take(e) < 45], [e for e in kept if take(e) >= 45], test
+
+
+def digits(out: Path, seed: int, fsdd: Path, scale: float) -> None:
+    rate = 8000
+    voices = available_voices()
+    train_voices = [v for v in voices if not is_held_out(v)]
+    test_voices = [v for v in voices if is_held_out(v)]
+    print(f"{len(train_voices)} training voices, {len(test_voices)} held-out voices")
+    fsdd_train, fsdd_valid, fsdd_test = fsdd_splits(fsdd)
+    n = lambda k: int(k * scale)  # noqa: E731
+
+    splice_train = splice_fsdd(fsdd_train, n(2500), out / "splice_train", rate, seed)
+    splice_test = splice_fsdd(fsdd_test, n(300), out / "splice_test", rate, seed + 1)
+    tts_train = render(
+        tts_jobs(digit_strings(n(4000), seed + 2), train_voices, "tr", seed + 3), out / "tts_train", rate
+    )
+    tts_valid = render(
+        tts_jobs(digit_strings(n(200), seed + 4), train_voices, "va", seed + 5), out / "tts_valid", rate
+    )
+    tts_test = render(
+        tts_jobs(digit_strings(n(300), seed + 6, min_len=2), test_voices, "te", seed + 7),
+        out / "tts_test",
+        rate,
+    )
+    write_manifest(out / "train.jsonl", fsdd_train + splice_train + tts_train)
+    write_manifest(out / "valid.jsonl", fsdd_valid + tts_valid)
+    write_manifest(out / "test_single_real.jsonl", fsdd_test)
+    write_manifest(out / "test_connected_real.jsonl", splice_test)
+    write_manifest(out / "test_connected_tts.jsonl", tts_test)
+
+
+def en_small(out: Path, seed: int, fsdd: Path, scale: float) -> None:
+    rate = 16000
+    voices = available_voices()
+    train_voices = [v for v in voices if not is_held_out(v)]
+    test_voices = [v for v in voices if is_held_out(v)]
+    sentences = sentence_corpus()
+    random.Random(seed).shuffle(sentences)
+    test_sents, valid_sents, train_sents = sentences[:300], sentences[300:500], sentences[500:]
+    train_sents = train_sents[: int(len(train_sents) * scale)]
+    (out / "corpus").mkdir(parents=True, exist_ok=True)
+    # the LM text excludes the test and valid sentences
+    (out / "corpus" / "train.txt").write_text("\n".join(train_sents) + "\n")
+    fsdd_train, fsdd_valid, fsdd_test = fsdd_splits(fsdd)
+    tts_train = render(tts_jobs(train_sents, train_voices, "tr", seed + 1), out / "tts_train", rate)
+    tts_valid = render(tts_jobs(valid_sents, train_voices, "va", seed + 2), out / "tts_valid", rate)
+    tts_test = render(tts_jobs(test_sents, test_voices, "te", seed + 3), out / "tts_test", rate)
+    digits_train = splice_fsdd(fsdd_train, int(1000 * scale), out / "splice_train", rate, seed + 4)
+    write_manifest(out / "train.jsonl", tts_train + fsdd_train + digits_train)
+    write_manifest(out / "valid.jsonl", tts_valid + fsdd_valid)
+    write_manifest(out / "test_tts.jsonl", tts_test)
+    write_manifest(out / "test_fsdd.jsonl", fsdd_test)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("recipe", choices=["digits", "en-small"])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fsdd", type=Path, default=FSDD)
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the default sizes")
+    args = parser.parse_args()
+    build = digits if args.recipe == "digits" else en_small
+    build(args.out, args.seed, args.fsdd, args.scale)
+    print(f"wrote manifests under {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Reference models the learned ones are measured against."""

@@ -1,0 +1,113 @@
+"""JSONL speech manifests: one ``{"audio": path, "text": ..., "duration": ...}`` per line.
+
+Relative audio paths are resolved against the manifest's own folder, so a data folder
+can be moved or shared with its manifests intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from seqpipe.errors import SeqpipeError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)$")
+
+
+def read_manifest(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read a manifest; audio paths come back absolute. Bad lines fail naming file:line."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise SeqpipeError(f"{path}: cannot read manifest: {exc.strerror or exc}") from None
+    entries = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SeqpipeError(f"{path}:{number}: invalid JSON: {exc.msg}") from None
+        if not isinstance(entry, dict) or "audio" not in entry or "text" not in entry:
+            raise SeqpipeError(f"{path}:{number}: expected an object with 'audio' and 'text'")
+        audio = Path(entry["audio"])
+        entry["audio"] = str(audio if audio.is_absolute() else path.parent / audio)
+        entries.append(entry)
+    return entries
+
+
+def write_manifest(
+    path: str | os.PathLike, entries: Iterable[dict[str, Any]], relative: bool = True
+) -> Path:
+    """Write entries atomically; audio paths are stored relative to the manifest when possible."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base = path.parent.resolve()
+    lines = []
+    for entry in entries:
+        entry = dict(entry)
+        audio = Path(entry["audio"]).resolve()
+        if relative:
+            entry["audio"] = os.path.relpath(audio, base)
+        else:
+            entry["audio"] = str(audio)
+        lines.append(json.dumps(entry, ensure_ascii=False))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + ("\n" if lines else ""))
+    os.replace(tmp, path)
+    return path
+
+
+def speaker_of(audio: str | os.PathLike) -> str | None:
+    """The speaker in an FSDD-style name (``7_jackson_32.wav`` -> ``jackson``), else None."""
+    match = FSDD_NAME.match(Path(audio).stem)
+    return match.group(2) if match else None
+
+
+def scan_directory(directory: str | os.PathLike) -> list[dict[str, Any]]:
+    """Find utterances under ``directory`` (recursive), sorted by path.
+
+    An audio file with a same-named ``.txt`` beside it is transcribed by that file; an
+    audio file named like the Free Spoken Digit Dataset (``{digit}_{speaker}_{take}``)
+    is transcribed by its digit. Others are skipped.
+    """
+    from seqpipe.audio import audio_duration
+    from seqpipe.text import ONES
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise SeqpipeError(f"{directory}: not a directory")
+    entries = []
+    for audio in sorted(p for p in directory.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
+        transcript = audio.with_suffix(".txt")
+        fsdd = FSDD_NAME.match(audio.stem)
+        if transcript.exists():
+            text = " ".join(transcript.read_text().split())
+        elif fsdd:
+            text = ONES[int(fsdd.group(1))]
+        else:
+            continue
+        entry = {"audio": str(audio), "text": text, "duration": round(audio_duration(audio), 3)}
+        speaker = speaker_of(audio)
+        if speaker:
+            entry["speaker"] = speaker
+        entries.append(entry)
+    return entries
+
+
+def split_speakers(
+    entries: list[dict[str, Any]], held_out: Iterable[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split entries into (kept, held out) by their ``speaker`` field."""
+    held = set(held_out)
+    keep = [e for e in entries if e.get("speaker") not in held]
+    out = [e for e in entries if e.get("speaker") in held]
+    return keep, out

@@ -1,0 +1,253 @@
+"""Synthetic speech from the offline TTS engines (espeak-ng, flite, festival).
+
+Each utterance is one (engine, voice, pitch, speed, text) draw; the result is resampled
+to the recipe's rate and written as wav next to a manifest. Voices can be split into
+training and held-out sets so a model is scored on voices it never heard.
+
+Also here: the sentence corpus (Debian's fortunes and other offline prose, normalised)
+and connected digit strings, both spoken by TTS and spliced from real FSDD takes.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqpipe.errors import SeqpipeError
+from seqpipe.text import ONES, normalize
+
+ESPEAK_VOICES = ["en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc"]
+ESPEAK_VARIANTS = [
+    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
+    "klatt", "klatt2", "klatt3", "klatt4", "Alex", "Andy", "Annie", "Denis", "Gene", "Jacky",
+    "Lee", "Mario", "Michael", "Mike", "Storm", "adam", "anika", "aunty", "belinda", "benjamin",
+    "boris", "caleb", "david", "ed", "edward", "grandma", "grandpa", "iven", "john", "linda",
+    "max", "michel", "norbert", "paul", "pedro", "quincy", "robert", "rob", "sandro", "shelby",
+    "steph", "travis", "victor", "zac",
+]  # fmt: skip
+FLITE_VOICES = ["kal", "kal16", "awb", "rms", "slt"]
+FESTIVAL_VOICES = ["kal_diphone"]
+ENGINE_WEIGHTS = {"espeak-ng": 0.6, "flite": 0.3, "festival": 0.1}
+#: voices never used for training, so test scores are on unheard voices
+HELD_OUT_ESPEAK = ("en-gb-scotland+", "+f5", "+m7", "+Storm", "+linda", "+norbert", "+klatt4")
+HELD_OUT_OTHER = ("flite:awb",)
+
+
+def is_held_out(voice: Voice) -> bool:
+    """Whether ``voice`` belongs to the held-out test voices."""
+    if voice.engine == "espeak-ng":
+        return any(part in voice.name for part in HELD_OUT_ESPEAK)
+    return str(voice) in HELD_OUT_OTHER
+
+
+@dataclass(frozen=True)
+class Voice:
+    engine: str  # espeak-ng | flite | festival
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.engine}:{self.name}"
+
+
+def available_voices() -> list[Voice]:
+    """Every voice of every installed engine (variants count as voices for espeak-ng)."""
+    voices = []
+    if shutil.which("espeak-ng"):
+        variants = _espeak_variants()
+        voices += [Voice("espeak-ng", f"{v}+{var}") for v in ESPEAK_VOICES for var in variants]
+    if shutil.which("flite"):
+        listed = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout
+        voices += [Voice("flite", v) for v in FLITE_VOICES if v in listed.split()]
+    if shutil.which("text2wave"):
+        voices += [Voice("festival", v) for v in FESTIVAL_VOICES if _festival_has(v)]
+    return voices
+
+
+def _espeak_variants() -> list[str]:
+    listed = subprocess.run(
+        ["espeak-ng", "--voices=variant"], capture_output=True, text=True
+    ).stdout
+    present = {line.split()[-1].split("/")[-1] for line in listed.splitlines()[1:] if line.strip()}
+    return [v for v in ESPEAK_VARIANTS if v in present] or ["m1"]
+
+
+def _festival_has(voice: str) -> bool:
+    return any(Path("/usr/share/festival/voices").glob(f"*/{voice}"))
+
+
+def synthesize(text: str, voice: Voice, *, pitch: float = 1.0, speed: float = 1.0) -> tuple[np.ndarray, int]:
+    """Speak ``text``; ``pitch`` and ``speed`` are factors around the voice's defaults."""
+    import soundfile as sf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.wav"
+        if voice.engine == "espeak-ng":
+            cmd = ["espeak-ng", "-v", voice.name, "-p", str(int(np.clip(50 * pitch, 0, 99))),
+                   "-s", str(int(165 * speed)), "-w", str(out), text]  # fmt: skip
+            stdin = None
+        elif voice.engine == "flite":
+            cmd = ["flite", "-voice", voice.name, "--setf", f"duration_stretch={1 / speed:.3f}",
+                   "--setf", f"int_f0_target_mean={int(110 * pitch)}", "-t", text, "-o", str(out)]  # fmt: skip
+            stdin = None
+        elif voice.engine == "festival":
+            cmd = ["text2wave", "-eval", f"(voice_{voice.name})", "-eval",
+                   f"(Parameter.set 'Duration_Stretch {1 / speed:.3f})", "-o", str(out)]  # fmt: skip
+            stdin = text
+        else:
+            raise SeqpipeError(f"unknown TTS engine '{voice.engine}'")
+        result = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
+        if result.returncode != 0 or not out.exists():
+            raise SeqpipeError(f"{voice}: synthesis failed: {result.stderr.strip()[:200]}")
+        samples, rate = sf.read(str(out), dtype="float32", always_2d=True)
+    return samples.mean(axis=1), rate
+
+
+def trim_silence(samples: np.ndarray, rate: int, threshold_db: float = -45.0, pad_s: float = 0.1) -> np.ndarray:
+    """Cut leading/trailing silence, keeping ``pad_s`` of margin (TTS pads generously)."""
+    frame = max(1, rate // 100)
+    n = len(samples) // frame
+    if n == 0:
+        return samples
+    energy = (samples[: n * frame].reshape(n, frame) ** 2).mean(1)
+    loud = np.nonzero(10 * np.log10(energy + 1e-12) > threshold_db + 10 * np.log10(energy.max() + 1e-12))[0]
+    if len(loud) == 0:
+        return samples
+    pad = int(pad_s * rate)
+    return samples[max(0, loud[0] * frame - pad) : min(len(samples), (loud[-1] + 1) * frame + pad)]
+
+
+def render(
+    jobs: Iterable[dict[str, Any]], out_dir: str | os.PathLike, sample_rate: int, workers: int = 2
+) -> list[dict[str, Any]]:
+    """Synthesise ``{"id", "text", "voice", "pitch", "speed"}`` jobs into wavs; manifest entries back.
+
+    Existing wavs are kept (re-running resumes). Failed syntheses are skipped with a note.
+    """
+    from seqpipe.audio import to_mono_rate, write_audio
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def one(job: dict[str, Any]) -> dict[str, Any] | None:
+        path = out_dir / f"{job['id']}.wav"
+        if not path.exists():
+            try:
+                samples, rate = synthesize(job["text"], job["voice"], pitch=job["pitch"], speed=job["speed"])
+            except (SeqpipeError, subprocess.TimeoutExpired) as exc:
+                print(f"skipped {job['id']}: {exc}")
+                return None
+            samples = trim_silence(to_mono_rate(samples, rate, sample_rate), sample_rate)
+            peak = np.abs(samples).max() + 1e-9
+            write_audio(path, samples / peak * job.get("gain", 0.5), sample_rate)
+        import soundfile as sf
+
+        duration = sf.info(str(path)).duration
+        return {"audio": str(path), "text": normalize(job["text"]), "duration": round(duration, 3),
+                "speaker": str(job["voice"])}  # fmt: skip
+
+    with ThreadPoolExecutor(workers) as pool:
+        return [entry for entry in pool.map(one, jobs) if entry is not None]
+
+
+def tts_jobs(
+    texts: list[str], voices: list[Voice], prefix: str, seed: int, *,
+    pitch: tuple[float, float] = (0.7, 1.4), speed: tuple[float, float] = (0.8, 1.25),
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One job per text, each with a random voice, pitch, speed and level."""
+    rng = random.Random(seed)
+    by_engine: dict[str, list[Voice]] = {}
+    for v in voices:
+        by_engine.setdefault(v.engine, []).append(v)
+    engines = sorted(by_engine)
+    weights = [ENGINE_WEIGHTS.get(e, 1.0) for e in engines]
+    jobs = []
+    for i, text in enumerate(texts):
+        # pick the engine first: espeak-ng has hundreds of voices, festival one
+        voice = rng.choice(by_engine[rng.choices(engines, weights)[0]])
+        jobs.append({
+            "id": f"{prefix}{i:06d}", "text": text, "voice": voice,
+            "pitch": rng.uniform(*pitch), "speed": rng.uniform(*speed), "gain": rng.uniform(0.1, 0.9),
+        })  # fmt: skip
+    return jobs
+
+
+def digit_strings(count: int, seed: int, min_len: int = 1, max_len: int = 7) -> list[str]:
+    """Random connected digit strings in words ("four one one seven")."""
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(ONES) for _ in range(rng.randint(min_len, max_len))) for _ in range(count)]
+
+
+def splice_fsdd(
+    entries: list[dict[str, Any]], count: int, out_dir: str | os.PathLike, sample_rate: int,
+    seed: int, max_len: int = 7,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Connected strings made of real single-digit takes of one speaker, with short gaps."""
+    from seqpipe.audio import load_audio, write_audio
+
+    rng = random.Random(seed)
+    by_speaker: dict[str, list[dict[str, Any]]] = {}
+    for e in entries:
+        by_speaker.setdefault(e.get("speaker", "?"), []).append(e)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    made = []
+    for i in range(count):
+        speaker = rng.choice(sorted(by_speaker))
+        takes = [rng.choice(by_speaker[speaker]) for _ in range(rng.randint(2, max_len))]
+        path = out_dir / f"splice{i:06d}.wav"
+        if not path.exists():
+            pieces = []
+            for take in takes:
+                pieces.append(np.zeros(int(rng.uniform(0.02, 0.3) * sample_rate), np.float32))
+                pieces.append(load_audio(take["audio"], sample_rate))
+            pieces.append(np.zeros(int(0.1 * sample_rate), np.float32))
+            write_audio(path, np.concatenate(pieces), sample_rate)
+        import soundfile as sf
+
+        made.append({"audio": str(path), "text": " ".join(t["text"] for t in takes),
+                     "duration": round(sf.info(str(path)).duration, 3), "speaker": speaker})  # fmt: skip
+    return made
+
+
+PROSE_SOURCES = ["/usr/share/games/fortunes"]
+
+
+def sentence_corpus(sources: Iterable[str] = PROSE_SOURCES, min_words: int = 3, max_words: int = 16) -> list[str]:
+    """Normalised, de-duplicated sentences from offline prose (fortune files by default).
+
+    Sentences with characters outside plain English text (code, tables, foreign
+    scripts) are dropped rather than normalised into nonsense.
+    """
+    texts = []
+    for source in sources:
+        root = Path(source)
+        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix == "") if root.is_dir() else [root]
+        for path in files:
+            try:
+                texts.append(path.read_text(errors="replace"))
+            except OSError:
+                continue
+    seen, sentences = set(), []
+    records = [r for text in texts for r in re.split(r"^%$|\n\s*\n", text, flags=re.M)]
+    for record in records:  # a fortune file separates its entries with '%' lines
+        record = re.sub(r"\s+", " ", record)
+        for raw in re.split(r"(?<=[.!?])\s+|\s+--\s+", record):
+            if re.search(r"[^A-Za-z0-9 ,.;:!?'\"()\-]", raw):
+                continue
+            sentence = normalize(raw)
+            words = sentence.split()
+            if min_words <= len(words) <= max_words and sentence not in seen:
+                seen.add(sentence)
+                sentences.append(sentence)
+    return sentences

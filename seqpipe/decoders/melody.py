@@ -1,0 +1,270 @@
+"""Melody generation: what may come next (grammar, key, scale, length), and the one call that does it all.
+
+:class:`MelodyRules` keeps, per generated row, the time reached and the time to stop
+at, and turns them into a [B, V] mask with a handful of tensor ops per step: the
+encoding's grammar, an optional scale, tokens that would overshoot the requested
+length, and a forced ``<eos>`` exactly at it (the last note always ends on the final
+bar line, so every file has the requested length). Conditioning tokens the user did
+not give (key, meter, tempo) are sampled by the model itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from seqpipe.errors import SeqpipeError
+from seqpipe.features.melody import EOS, METERS, PAD, PREFIX, MelodyEncoding
+from seqpipe.midi import TPQ, Melody, Note
+
+STEP_TICKS = TPQ // 4  # --steps counts 16th notes, whatever the encoding
+NO_TARGET = 1 << 40
+
+
+@dataclass
+class RowState:
+    pos: int  # tokens so far in the full sequence (prompt included)
+    time: torch.Tensor  # [B] ticks reached
+    target: torch.Tensor  # [B] ticks to stop at
+    ended: torch.Tensor  # [B] bool, <eos> emitted
+
+
+class MelodyRules:
+    """Per-step masks for :mod:`seqpipe.decoders.sampling` (see its docstring for the protocol)."""
+
+    def __init__(
+        self,
+        encoding: MelodyEncoding,
+        *,
+        bars: int | None = None,
+        target_ticks: int | None = None,
+        forced: list[int | None] | None = None,
+        scale: set[int] | None = None,
+    ):
+        self.enc = encoding
+        self.bars, self.target_ticks = bars, target_ticks
+        self.forced = forced or []
+        V = encoding.vocab_size
+        kinds = encoding.kinds
+        self.grammar = encoding.grammar
+        self.advance = encoding.advance
+        self.min_advance = int(self.advance[self.advance > 0].min())
+        # tokens that may not use up the last tick: a rest (the last event is a sounding
+        # note) and an event-encoding pitch (its duration tokens follow)
+        body = encoding.body_kinds()
+        self.opens = torch.tensor([k in ("rest", "shift") for k in kinds]) | (
+            body & (self.advance == 0)
+        )
+        self.free = ~body  # conditioning tokens take no time
+        self.ok = torch.ones(V, dtype=torch.bool)
+        if scale is not None:
+            pitch = encoding.pitch_of
+            self.ok = (pitch < 0) | torch.isin(pitch % 12, torch.tensor(sorted(scale)))
+        self.eos_only = torch.zeros(V, dtype=torch.bool)
+        self.eos_only[EOS] = True
+        self.pad_only_mask = torch.zeros(V, dtype=torch.bool)
+        self.pad_only_mask[PAD] = True
+        self.bar_ticks = torch.zeros(V, dtype=torch.long)
+        for i, name in enumerate(METERS):
+            num, den = (4, 4) if name == "other" else map(int, name.split("/"))
+            self.bar_ticks[encoding.meter_base + i] = num * 4 * TPQ // den
+
+    def _reachable(self) -> torch.Tensor:
+        """Which tick counts a sum of token advances fills exactly, as a lookup table.
+
+        Entries ``0..L-1`` come from a small dynamic programme; past ``L`` (beyond the
+        Frobenius number of the step sizes) a count is fillable iff it is a multiple of
+        their gcd, which entries ``L..L+g-1`` encode: look up ``L + r % g``.
+        """
+        steps = sorted(set(self.advance[self.advance > 0].tolist()))
+        self.reach_limit, self.reach_gcd = steps[0] * steps[-1] + steps[-1], math.gcd(*steps)
+        reach = [True] + [False] * (self.reach_limit - 1)
+        for r in range(1, self.reach_limit):
+            reach[r] = any(s <= r and reach[r - s] for s in steps)
+        return torch.tensor(reach + [j == 0 for j in range(self.reach_gcd)])
+
+    def _target_from(self, meter_tokens: torch.Tensor) -> torch.Tensor:
+        return self.bars * self.bar_ticks[meter_tokens]
+
+    def start(self, n: int, prompt: list[int], device) -> RowState:
+        self.forced_from = len(prompt)
+        self.reachable = self._reachable().to(device)
+        for name in ("grammar", "advance", "opens", "free", "ok", "eos_only", "pad_only_mask", "bar_ticks"):
+            setattr(self, name, getattr(self, name).to(device))
+        time = int(self.advance[torch.tensor(prompt, device=device)].sum())
+        target = NO_TARGET
+        if self.target_ticks is not None:
+            target = self.target_ticks
+        elif len(prompt) > 2:  # the meter token is in the prompt
+            target = int(self._target_from(torch.tensor(prompt[2], device=device)))
+        return RowState(
+            pos=len(prompt),
+            time=torch.full((n,), time, dtype=torch.long, device=device),
+            target=torch.full((n,), target, dtype=torch.long, device=device),
+            ended=torch.zeros(n, dtype=torch.bool, device=device),
+        )
+
+    def allowed(self, prev: torch.Tensor, st: RowState) -> torch.Tensor:
+        forced = st.pos - self.forced_from
+        if forced < len(self.forced) and self.forced[forced] is not None:
+            mask = torch.zeros(prev.shape[0], self.ok.shape[0], dtype=torch.bool, device=prev.device)
+            mask[:, self.forced[forced]] = True  # a token the user gave (meter, tempo, primer)
+            return mask
+        left = (st.target - st.time)[:, None] - self.advance  # [B, V] ticks left after a token
+        far = self.reach_limit + left.remainder(self.reach_gcd)
+        fits = (left >= 0) & self.reachable[torch.where(left < self.reach_limit, left.clamp(min=0), far)]
+        fits = (fits & ~(self.opens & (left == 0))) | self.free
+        mask = self.grammar[prev] & self.ok & fits
+        mask[:, EOS] = False
+        stop = ~mask.any(1, keepdim=True)  # nothing fits: the requested length is reached
+        mask = torch.where(stop, self.eos_only, mask)
+        return torch.where(st.ended[:, None], self.pad_only_mask, mask)
+
+    def update(self, token: torch.Tensor, st: RowState) -> RowState:
+        target = st.target
+        if st.pos < PREFIX and self.target_ticks is None and self.bars:
+            meter = self.bar_ticks[token] > 0
+            target = torch.where(meter, self._target_from(token), target)
+        return RowState(
+            pos=st.pos + 1,
+            time=st.time + self.advance[token],
+            target=target,
+            ended=st.ended | (token == EOS),
+        )
+
+    def select(self, st: RowState, index: torch.Tensor) -> RowState:
+        return RowState(st.pos, st.time[index], st.target[index], st.ended[index])
+
+    def finished(self, st: RowState) -> bool:
+        return bool(st.ended.all())
+
+    def done(self, st: RowState) -> torch.Tensor:
+        return st.ended
+
+    def pad_only(self, logp: torch.Tensor) -> torch.Tensor:
+        return torch.where(self.pad_only_mask, 0.0, float("-inf")).expand_as(logp)
+
+    @staticmethod
+    def trim(rows: list[list[int]]) -> list[list[int]]:
+        out = []
+        for row in rows:
+            cut = next((i for i, t in enumerate(row) if t in (EOS, PAD)), len(row))
+            out.append(row[:cut])
+        return out
+
+
+def parse_primer(text: str, time_signature: tuple[int, int] = (4, 4)) -> list[Note]:
+    """A MIDI file, or note names / MIDI numbers ('C4 E4 G4', '60 64 67', 'r' for a rest).
+
+    Each named note lasts one beat of the meter (a quarter in 4/4, an eighth in 6/8).
+    """
+    from pathlib import Path
+
+    from seqpipe.midi import read_midi
+    from seqpipe.theory import parse_note_name
+
+    path = Path(text)
+    if path.suffix.lower() in (".mid", ".midi"):
+        if not path.exists():
+            raise SeqpipeError(f"--primer {text}: no such file")
+        return read_midi(path).notes
+    beat = 4 * TPQ // time_signature[1]
+    notes, time = [], 0
+    items = text.replace(",", " ").split()
+    if not items:
+        raise SeqpipeError("--primer: empty (give note names like 'C4 E4 G4' or a .mid file)")
+    for item in items:
+        if item.lower() not in ("r", "rest"):
+            try:
+                notes.append(Note(parse_note_name(item), time, beat))
+            except SeqpipeError as exc:
+                raise SeqpipeError(f"--primer: {exc}") from None
+        time += beat
+    return notes
+
+
+@dataclass
+class Request:
+    """What to generate; None means "let the model choose" (key, meter, tempo)."""
+
+    n: int = 1
+    bars: int | None = 16
+    steps: int | None = None  # 16th notes; overrides bars
+    key: str | None = None
+    time_signature: tuple[int, int] | None = None
+    tempo: float | None = None
+    primer: list[Note] | None = None
+    scale: bool = False  # keep every note inside the key's scale (needs key)
+    seed: int = 0
+
+
+def generate_melodies(pipeline, request: Request, decoder=None) -> list[Melody]:
+    """Sample ``request.n`` melodies from a melody pipeline in one batch."""
+    from seqpipe.decoders.sampling import Sampler
+    from seqpipe.theory import parse_key, scale_pitch_classes
+
+    enc: MelodyEncoding = pipeline.features
+    if not isinstance(enc, MelodyEncoding):
+        raise SeqpipeError(f"{pipeline.config.get('_source', 'model')}: not a melody model")
+    if request.n < 1:
+        raise SeqpipeError(f"-n {request.n}: need at least one melody")
+    if request.steps is not None and request.steps <= 0:
+        raise SeqpipeError(f"--steps {request.steps}: length must be positive")
+    if request.steps is None and (request.bars is None or request.bars <= 0):
+        raise SeqpipeError(f"--bars {request.bars}: length must be positive")
+    key = parse_key(request.key) if request.key else None
+    if request.scale and key is None:
+        raise SeqpipeError("--scale needs --key (the scale to keep to)")
+    ts = request.time_signature
+    if ts is not None and (ts[0] <= 0 or ts[1] not in (1, 2, 4, 8, 16, 32)):
+        raise SeqpipeError(f"--meter {ts[0]}/{ts[1]}: not a valid time signature")
+    if request.tempo is not None and not 10 <= request.tempo <= 400:
+        raise SeqpipeError(f"--tempo {request.tempo}: expected 10-400 quarter notes per minute")
+
+    target = None
+    if request.steps is not None:
+        target = request.steps * STEP_TICKS
+    elif ts is not None:
+        target = request.bars * ts[0] * 4 * TPQ // ts[1]
+    primer = request.primer or []
+    if primer and target is not None and primer[-1].end > target:
+        raise SeqpipeError("--primer: longer than the requested length")
+    spec: list[int | None] = [
+        1,  # <bos>
+        enc.key_token(key) if key else None,
+        enc.meter_token(ts) if ts else None,
+        enc.tempo_token(request.tempo) if request.tempo else None,
+        *enc.encode_notes(primer),
+    ]
+    cut = next((i for i, t in enumerate(spec) if t is None), len(spec))
+    prompt, forced = spec[:cut], spec[cut:]
+    rules = MelodyRules(
+        enc,
+        bars=request.bars,
+        target_ticks=target,
+        forced=forced,
+        scale=scale_pitch_classes(key) if request.scale else None,
+    )
+    longest = target or request.bars * 8 * TPQ  # 8/4 is the longest bar in METERS
+    max_tokens = 2 * longest // rules.min_advance + len(forced) + PREFIX + 2
+    generator = torch.Generator(pipeline.device).manual_seed(request.seed)
+    decoder = decoder or pipeline.decoder or Sampler()
+    if not hasattr(decoder, "generate"):
+        decoder = Sampler()
+    was_training = pipeline.training
+    pipeline.eval()
+    try:
+        rows = decoder.generate(pipeline.model, prompt, request.n, rules, max_tokens, generator)
+    finally:
+        pipeline.train(was_training)
+    melodies = []
+    for i, row in enumerate(rows):
+        melody = enc.decode(prompt + row, name=f"seqpipe melody {i + 1}")
+        if ts is not None:
+            melody.time_signature = ts
+        if request.tempo is not None:
+            melody.tempo = float(request.tempo)
+        melodies.append(melody)
+    return melodies

@@ -1,0 +1,124 @@
+"""Token decoders for autoregressive models: sampling (temperature, top-k, top-p) and beam search.
+
+Both drive the model's incremental API only (``initial_state``/``step``/``reorder_state``),
+so each new token costs O(1) however long the sequence already is. What may come next
+(grammar, scale, length budget) is the business of a ``rules`` object (see
+``seqpipe.decoders.melody.MelodyRules``): ``start(n)`` -> state, ``allowed(prev, state)``
+-> bool [B, V], ``update(token, state)`` -> state, ``select(state, index)``, ``finished(state)``.
+The prompt is run once with batch size 1 and its state copied to every row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from seqpipe.types import NonNegativeInt, PositiveFloat, PositiveInt, Probability
+
+
+def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Keep the ``top_k`` best tokens and the smallest set whose probability reaches ``top_p``."""
+    if top_k and top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        probs = sorted_logits.softmax(dim=-1)
+        drop = probs.cumsum(dim=-1) - probs > top_p  # mass before this token already enough
+        drop[..., 0] = False
+        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+    return logits
+
+
+@torch.inference_mode()
+def run_prompt(model, prompt: list[int], device) -> tuple[torch.Tensor, Any]:
+    """Feed the prompt through ``step`` (batch 1); returns the last logits [1, V] and the state."""
+    state = model.initial_state(1, device)
+    logits = None
+    for token in prompt:
+        logits, state = model.step(torch.tensor([token], device=device), state)
+    return logits, state
+
+
+class Sampler:
+    """Ancestral sampling with temperature, top-k and nucleus (top-p) filtering."""
+
+    def __init__(
+        self,
+        temperature: PositiveFloat = 1.0,
+        top_k: NonNegativeInt = 0,
+        top_p: Probability = 1.0,
+    ):
+        self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        model,
+        prompt: list[int],
+        n: int,
+        rules,
+        max_tokens: int,
+        generator: torch.Generator | None = None,
+    ) -> list[list[int]]:
+        """``n`` continuations of ``prompt`` (each without the prompt), sampled in one batch."""
+        device = next(model.parameters()).device
+        logits, state = run_prompt(model, prompt, device)
+        index = torch.zeros(n, dtype=torch.long, device=device)
+        logits, state = logits.index_select(0, index), model.reorder_state(state, index)
+        prev = torch.full((n,), prompt[-1], dtype=torch.long, device=device)
+        rstate = rules.start(n, prompt, device)
+        out = []
+        for _ in range(max_tokens):
+            logits = logits.masked_fill(~rules.allowed(prev, rstate), float("-inf"))
+            logits = filter_logits(logits / self.temperature, self.top_k, self.top_p)
+            prev = torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)
+            out.append(prev)
+            rstate = rules.update(prev, rstate)
+            if rules.finished(rstate):
+                break
+            logits, state = model.step(prev, state)
+        return rules.trim(torch.stack(out, 1).tolist())
+
+
+class BeamSearch:
+    """Beam search: the ``n`` most probable continuations among ``beam_size`` (>= n) beams."""
+
+    def __init__(self, beam_size: PositiveInt = 4, temperature: PositiveFloat = 1.0):
+        self.beam_size, self.temperature = beam_size, temperature
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        model,
+        prompt: list[int],
+        n: int,
+        rules,
+        max_tokens: int,
+        generator: torch.Generator | None = None,
+    ) -> list[list[int]]:
+        device = next(model.parameters()).device
+        width = max(self.beam_size, n)
+        logits, state = run_prompt(model, prompt, device)
+        prev = torch.tensor([prompt[-1]], device=device)
+        rstate = rules.start(1, prompt, device)
+        scores = torch.zeros(1, device=device)
+        history = torch.zeros(1, 0, dtype=torch.long, device=device)
+        for _ in range(max_tokens):
+            done = rules.done(rstate)  # finished beams only extend with padding, at no cost
+            logp = (logits / self.temperature).log_softmax(-1)
+            logp = logp.masked_fill(~rules.allowed(prev, rstate), float("-inf"))
+            logp = torch.where(done[:, None], rules.pad_only(logp), logp)
+            total = (scores[:, None] + logp).flatten()
+            k = min(width, int(torch.isfinite(total).sum()))
+            scores, flat = total.topk(k)
+            beam, token = flat // logp.shape[1], flat % logp.shape[1]
+            history = torch.cat([history.index_select(0, beam), token[:, None]], 1)
+            state, rstate = model.reorder_state(state, beam), rules.select(rstate, beam)
+            rstate = rules.update(token, rstate)
+            prev = token
+            if rules.finished(rstate):
+                break
+            logits, state = model.step(token, state)
+        return rules.trim(history[:n].tolist())

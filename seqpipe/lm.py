@@ -1,0 +1,149 @@
+"""Word n-gram language models in ARPA format, for ``ctc_beam``'s lexicon search.
+
+Counting and smoothing are kaldingram's (Kaldi's ``make_kn_lm.py`` packaged by the
+k2/icefall authors): interpolated-backoff Kneser-Ney that matches SRILM's
+``ngram-count -ukndiscount``, with the discount capped at 0.9 so that tiny corpora
+(no n-gram seen twice) still give seen n-grams a probability. seqpipe adds the text normalisation the acoustic models
+are trained with, an ``<unk>`` entry (so KenLM loads the file without complaint), the
+lexicon flashlight needs, and atomic writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from seqpipe.errors import SeqpipeError
+
+UNK_LOG10 = -100.0  # what KenLM substitutes for a missing <unk>; written explicitly instead
+MAX_ORDER = 6
+MAX_DISCOUNT = 0.9
+
+
+@dataclass
+class LMStats:
+    sentences: int
+    words: int
+    vocabulary: int
+    ngrams: dict[int, int]
+
+
+def corpus_lines(
+    paths: Iterable[str | os.PathLike], stdin: io.TextIOBase | None = None
+) -> Iterator[str]:
+    """Lines of each corpus file in turn (``-`` reads ``stdin``), streamed."""
+    import sys
+
+    for path in paths:
+        if str(path) == "-":
+            yield from stdin or sys.stdin
+            continue
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                yield from f
+        except OSError as exc:
+            raise SeqpipeError(f"{path}: cannot read corpus: {exc.strerror or exc}") from None
+
+
+def build_arpa(
+    lines: Iterable[str],
+    output: str | os.PathLike,
+    order: int = 3,
+    normalize: bool = True,
+    lexicon: bool = True,
+) -> LMStats:
+    """Count ``lines`` (one sentence each), write ``output`` (ARPA) and ``<output>.lexicon``."""
+    if not 1 <= order <= MAX_ORDER:
+        raise SeqpipeError(f"--order {order}: expected 1..{MAX_ORDER}")
+    with _quiet_tqdm():
+        from kaldingram.train import NgramCounts
+
+        counts = NgramCounts(order)
+        vocab: Counter[str] = Counter()
+        sentences = 0
+        if normalize:
+            from seqpipe.text import normalize as normalize_text
+        for line in lines:
+            text = normalize_text(line) if normalize else " ".join(line.split())
+            if not text:
+                continue
+            counts.add_raw_counts_from_line(text)
+            vocab.update(text.split())
+            sentences += 1
+        if not sentences:
+            raise SeqpipeError("the corpus has no words (after normalisation)")
+        counts.cal_discounting_constants()
+        # D = n1 / (n1 + 2 n2) reaches 1 when no n-gram of an order was seen twice (small
+        # corpora), which would give every seen n-gram of that order probability 0.
+        counts.d = [min(d, MAX_DISCOUNT) for d in counts.d]
+        counts.cal_f()
+        counts.cal_bow()
+    ngrams = {n + 1: sum(len(h.word_to_f) for h in counts.counts[n].values()) for n in range(order)}
+    output = Path(output)
+    with _atomic_file(output) as out, tempfile.TemporaryFile("w+", encoding="utf-8") as raw:
+        with _quiet_tqdm():
+            counts.print_as_arpa(fout=raw)
+        raw.seek(0)
+        _copy_with_unk(raw, out, add_unk="<unk>" not in vocab)
+    if lexicon:
+        _atomic_write(output.with_suffix(".lexicon"), lexicon_text(sorted(vocab)))
+    ngrams[1] += "<unk>" not in vocab
+    return LMStats(sentences, sum(vocab.values()), len(vocab), ngrams)
+
+
+def lexicon_text(words: Iterable[str]) -> str:
+    """flashlight's lexicon: each word spelled in characters, ``|`` closing the word."""
+    return "".join(f"{w}\t{' '.join(w)}\n" for w in words)
+
+
+def _copy_with_unk(src: io.TextIOBase, dst: io.TextIOBase, add_unk: bool = True) -> None:
+    """Copy an ARPA file adding ``<unk>`` to the unigrams (KenLM wants it), streamed."""
+    for line in src:
+        if not add_unk:
+            dst.write(line)
+            continue
+        if line.startswith("ngram 1="):
+            line = f"ngram 1={int(line.split('=')[1]) + 1}\n"
+        dst.write(line)
+        if line.startswith("\\1-grams:"):
+            dst.write(f"{UNK_LOG10:.7f}\t<unk>\n")
+
+
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[io.TextIOBase]:
+    """A text file that appears at ``path`` only once fully written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    with _atomic_file(path) as f:
+        f.write(text)
+
+
+@contextlib.contextmanager
+def _quiet_tqdm():
+    """kaldingram draws tqdm bars on stderr; seqpipe's CLI reports on its own."""
+    import functools
+
+    import kaldingram.train as train
+
+    original = train.tqdm
+    train.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        train.tqdm = original

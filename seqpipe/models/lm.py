@@ -1,0 +1,125 @@
+"""``rnn_lm``: autoregressive next-token model (one-to-many), e.g. melody event tokens.
+
+Training: ``forward(tokens[B,T], lengths[B]) -> logits[B,T,V]`` where ``logits[:, t]``
+scores the token that follows ``tokens[:, t]`` (the task shifts targets by one). The
+recurrence runs fused over a packed batch.
+
+Generation: ``state = initial_state(B, device)``, then ``logits, state = step(token[B], state)``
+per token, which costs O(1) in the sequence length: one step of the recurrence and, with
+``attention_window: N``, attention over a ring buffer of the last N outputs.
+``reorder_state(state, index)`` selects/duplicates batch rows for beam search.
+
+``attention_window`` follows Magenta's attention_rnn (AttentionCellWrapper): every step
+attends (additive attention, query = current output) over the last N outputs, itself
+included, and mixes the result into its output, which helps with repeats a bar or two
+back. Magenta also feeds the attention vector into the next step's input; that makes
+training a Python loop over time, so here it only shapes the output and training stays
+fused (a causal windowed attention computed in parallel).
+"""
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqpipe.models.attention import AdditiveAttention, local_window_attention
+from seqpipe.models.rnn import Cell, RecurrentStack
+from seqpipe.types import NonNegativeInt, PositiveInt, Probability
+
+State = dict[str, Any]
+
+
+class RecurrentLM(nn.Module):
+    def __init__(
+        self,
+        vocab_size: int,
+        cell: Cell = "lstm",
+        embedding_size: PositiveInt = 128,
+        hidden_size: PositiveInt = 256,
+        num_layers: PositiveInt = 2,
+        dropout: Probability = 0.0,
+        tie_weights: bool = False,
+        attention_window: NonNegativeInt = 0,
+        attention_size: PositiveInt = 64,
+    ):
+        super().__init__()
+        self.cell = cell
+        self.window = attention_window
+        self.embed = nn.Embedding(vocab_size, embedding_size)
+        self.dropout = nn.Dropout(dropout)
+        self.stack = RecurrentStack(cell, embedding_size, hidden_size, num_layers, False, dropout)
+        if attention_window:
+            self.attention = AdditiveAttention(hidden_size, hidden_size, attention_size)
+            self.mix = nn.Linear(2 * hidden_size, hidden_size)
+        # tying the output to the embedding needs a projection when the sizes differ
+        self.proj = (
+            nn.Linear(hidden_size, embedding_size)
+            if tie_weights and embedding_size != hidden_size
+            else None
+        )
+        # tied: the embedding matrix is the output matrix; only a bias of its own, so the
+        # state_dict holds no shared tensors (safetensors bundles refuse those)
+        self.head = None if tie_weights else nn.Linear(hidden_size, vocab_size)
+        self.head_bias = nn.Parameter(torch.zeros(vocab_size)) if tie_weights else None
+
+    def _output(self, out: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        if context is not None:
+            out = self.mix(torch.cat([out, context], dim=-1))
+        out = self.dropout(out)
+        if self.proj is not None:
+            out = self.proj(out)
+        if self.head is None:
+            return F.linear(out, self.embed.weight, self.head_bias)
+        return self.head(out)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(self.embed(tokens.clamp(min=0)))  # padding ids (e.g. -100) never matter
+        out, _ = self.stack(x, lengths)
+        context = (
+            local_window_attention(self.attention, out, self.window)[0] if self.window else None
+        )
+        return self._output(out, context)
+
+    def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:
+        rnn = self.stack.rnn
+        shape = (rnn.num_layers, batch_size, rnn.hidden_size)
+        h = torch.zeros(shape, device=device, dtype=self.embed.weight.dtype)
+        state: State = {"rnn": (h, h.clone()) if self.cell == "lstm" else h, "pos": 0}
+        if self.window:
+            n = self.window
+            state["values"] = h.new_zeros(batch_size, n, rnn.hidden_size)
+            state["keys"] = h.new_zeros(batch_size, n, self.attention.key_proj.out_features)
+        return state
+
+    def step(self, token: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """One token in, the next token's logits out; ``state`` is not modified in place."""
+        x = self.dropout(self.embed(token.clamp(min=0))).unsqueeze(1)
+        out, rnn_state = self.stack.rnn(x, state["rnn"])  # the fused layer, one token
+        out = out[:, 0]
+        new: State = {"rnn": rnn_state, "pos": state["pos"] + 1}
+        context = None
+        if self.window:
+            slots = torch.arange(self.window, device=out.device)
+            written = (slots == state["pos"] % self.window).view(1, -1, 1)  # ring buffer slot
+            new["values"] = torch.where(written, out.unsqueeze(1), state["values"])
+            new["keys"] = torch.where(
+                written, self.attention.process_keys(out).unsqueeze(1), state["keys"]
+            )
+            filled = (slots < new["pos"]).unsqueeze(0).expand(out.shape[0], -1)
+            context, _ = self.attention(out, new["values"], filled, processed=new["keys"])
+        return self._output(out, context), new
+
+    def reorder_state(self, state: State, index: torch.Tensor) -> State:
+        """Pick batch rows ``index`` (beam search): the recurrent state's batch dim is 1."""
+        rnn = state["rnn"]
+        new: State = dict(state)
+        new["rnn"] = (
+            tuple(s.index_select(1, index) for s in rnn)
+            if isinstance(rnn, tuple)
+            else rnn.index_select(1, index)
+        )
+        for key in ("values", "keys"):
+            if key in state:
+                new[key] = state[key].index_select(0, index)
+        return new

@@ -1,0 +1,187 @@
+"""Many-to-many recurrent frame models (``rnn``, ``lstm``, ``gru``) and the packed stack under them.
+
+``forward(x[B,T,F], lengths[B]) -> (y[B,T,O], out_lengths[B])``: one output per input
+frame, e.g. per-frame CTC logits. Time runs inside cuDNN/MKL's fused kernels on a
+packed batch, so padding costs nothing and never leaks into a sequence's outputs
+(a bidirectional layer's backward pass starts at each sequence's own last frame).
+"""
+
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from seqpipe.errors import SeqpipeError
+from seqpipe.models.attention import SelfAttention, lengths_to_mask
+from seqpipe.types import NonNegativeInt, PositiveInt, Probability
+
+Cell = Literal["lstm", "gru", "rnn"]
+TORCH_RNN = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+def check_lengths(x: torch.Tensor, lengths: torch.Tensor, who: str) -> torch.Tensor:
+    """Lengths on the CPU (pack_padded_sequence wants them there), each in [1, T]."""
+    lengths = torch.as_tensor(lengths).to("cpu", torch.int64)
+    if lengths.dim() != 1 or lengths.numel() != x.shape[0]:
+        raise SeqpipeError(f"{who}: lengths must be [B]={x.shape[0]}, got {tuple(lengths.shape)}")
+    if lengths.numel() and (lengths.min() < 1 or lengths.max() > x.shape[1]):
+        raise SeqpipeError(
+            f"{who}: lengths must lie in [1, {x.shape[1]}], got {lengths.min()}..{lengths.max()}"
+        )
+    return lengths
+
+
+class RecurrentStack(nn.Module):
+    """nn.LSTM/GRU/RNN over a padded batch, packed so each sequence stops at its own length.
+
+    ``forward(x[B,T,F], lengths[B], state=None) -> (out[B,T,H*dirs], final_state)``;
+    outputs past a sequence's length are zero. ``final_state`` is the layer's (h, c) or h
+    at each sequence's last real frame.
+    """
+
+    def __init__(
+        self,
+        cell: Cell,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        nonlinearity: Literal["tanh", "relu"] = "tanh",
+    ):
+        super().__init__()
+        kwargs = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
+        self.cell = cell
+        self.rnn = TORCH_RNN[cell](
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
+            batch_first=True,
+            **kwargs,
+        )
+        self.output_size = hidden_size * (2 if bidirectional else 1)
+
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor, state=None
+    ) -> tuple[torch.Tensor, Any]:
+        lengths = check_lengths(x, lengths, type(self).__name__)
+        if bool((lengths == x.shape[1]).all()):  # nothing padded: packing would only cost time
+            return self.rnn(x, state)
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, state = self.rnn(packed, state)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return out, state
+
+
+class RecurrentFrameModel(nn.Module):
+    """Stacked (bi)directional recurrent network with one output per frame.
+
+    input_dropout -> [input projection] -> recurrent stack (dropout between layers and
+    after the last) -> [self-attention] -> [output projection to ``output_size``].
+    With ``output_projection: false`` it returns the recurrent features themselves
+    (size ``hidden_size * directions``), which is how other models reuse it as an encoder.
+    """
+
+    cell: Cell = "lstm"
+
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int | None = None,
+        hidden_size: PositiveInt = 256,
+        num_layers: PositiveInt = 2,
+        bidirectional: bool = False,
+        dropout: Probability = 0.0,
+        input_dropout: Probability = 0.0,
+        input_projection: NonNegativeInt = 0,
+        output_projection: bool = True,
+        self_attention: bool = False,
+        attention_heads: PositiveInt = 1,
+        nonlinearity: Literal["tanh", "relu"] = "tanh",
+    ):
+        super().__init__()
+        self.input_dropout = nn.Dropout(input_dropout)
+        self.input_proj = nn.Linear(input_size, input_projection) if input_projection else None
+        self.stack = RecurrentStack(
+            self.cell,
+            input_projection or input_size,
+            hidden_size,
+            num_layers,
+            bidirectional,
+            dropout,
+            nonlinearity,
+        )
+        features = self.stack.output_size
+        self.dropout = nn.Dropout(dropout)
+        self.attention = (
+            SelfAttention(features, attention_heads, dropout) if self_attention else None
+        )
+        if output_projection and output_size is None:
+            raise SeqpipeError(f"{type(self).__name__}: output_size is required for the projection")
+        self.output_proj = nn.Linear(features, output_size) if output_projection else None
+        self.output_size = output_size if output_projection else features
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, return_attention: bool = False):
+        """``(y[B,T,O], lengths)``; plus the self-attention weights [B,H,T,T] if asked."""
+        x = self.input_dropout(x)
+        if self.input_proj is not None:
+            x = self.input_proj(x)
+        y, _ = self.stack(x, lengths)
+        y = self.dropout(y)
+        weights = None
+        if self.attention is not None:
+            y, weights = self.attention(y, lengths_to_mask(lengths.to(y.device), y.shape[1]))
+        if self.output_proj is not None:
+            y = self.output_proj(y)
+        return (y, lengths, weights) if return_attention else (y, lengths)
+
+
+class RNN(RecurrentFrameModel):
+    """Vanilla (Elman) RNN: h_t = tanh(W x_t + U h_{t-1} + b), or relu.
+
+    Conventions: W = ``stack.rnn.weight_ih_l0`` [hidden, input] and U =
+    ``stack.rnn.weight_hh_l0`` [hidden, hidden] multiply column vectors (rows are the
+    hidden units); b = bias_ih + bias_hh. Textbook check (tests/test_models.py): with
+    W=[[.5,.2],[.3,.8]], U=[[.1,.4],[.6,.7]], b=[.1,.2], h0=0, x1=[1,0], x2=[0,1] this gives
+    h1=[0.537, 0.462] and h2=[0.492, 0.928]. A widely copied tutorial prints
+    h2=[0.515, 0.942]; that comes from an arithmetic slip in U.h1 (it needs U.h1 =
+    [0.270, 0.756]; the true value is [0.239, 0.646]), not from another convention
+    (transposing W and/or U gives neither number).
+
+    Plain RNNs forget within tens of steps (gradients vanish): see
+    ``experiments/adding_problem.py``. Prefer ``lstm`` or ``gru`` for real work.
+    """
+
+    cell = "rnn"
+
+
+class LSTM(RecurrentFrameModel):
+    """Stacked (bi)LSTM, many-to-many."""
+
+    cell = "lstm"
+
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int | None = None,
+        hidden_size: PositiveInt = 256,
+        num_layers: PositiveInt = 2,
+        bidirectional: bool = False,
+        dropout: Probability = 0.0,
+        input_dropout: Probability = 0.0,
+        input_projection: NonNegativeInt = 0,
+        output_projection: bool = True,
+        self_attention: bool = False,
+        attention_heads: PositiveInt = 1,
+    ):
+        # the base options minus ``nonlinearity``, which only the vanilla RNN has
+        super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "__class__")})
+
+
+class GRU(LSTM):
+    """Stacked (bi)GRU, many-to-many: fewer parameters than an LSTM, similar memory."""
+
+    cell = "gru"

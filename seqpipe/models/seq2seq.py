@@ -1,0 +1,172 @@
+"""``seq2seq``: recurrent encoder-decoder with attention (listen-attend-spell style).
+
+Training (teacher forcing): ``forward(x[B,T,F], lengths[B], targets[B,U]) -> logits[B,U,V]``,
+``logits[:, u]`` scores ``targets[:, u]`` given ``targets[:, :u]`` and the input. The
+decoder's first input is the start token ``sos_id == vocab_size`` (an extra embedding
+row, so the task's vocabulary needs no <sos>); the task appends its own end token to
+``targets``. Padding ids in ``targets`` (any value, -100 included) never affect the
+logits of real positions.
+
+Decoding (greedy/beam, by decoders): ``state = encode(x, lengths)``, then
+``logits, state = decode_step(token[B], state)`` starting from ``token = sos_id``;
+``state["weights"]`` holds the last attention weights [B,T] for plotting and
+``reorder_state(state, index)`` selects rows for beam search.
+
+Decoder (Luong et al. 2015): s_u = RNN(embed(y_{u-1}) [, h~_{u-1}]),
+(c_u, a_u) = attention(s_u, encoder outputs), h~_u = tanh(W [s_u; c_u]), logits = V h~_u.
+Without input feeding and with ``additive``/``dot`` attention nothing feeds back from
+the attention, so training runs the decoder fused over all U steps and attends for all
+of them at once. ``input_feeding: true`` (Luong's feed of h~ into the next input) or
+``attention: location`` (Chorowski, needs the previous weights) make training step
+through U in Python: more accurate alignment, slower training.
+"""
+
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from seqpipe.models.attention import ATTENTION, lengths_to_mask
+from seqpipe.models.rnn import GRU, LSTM, RNN, TORCH_RNN, Cell
+from seqpipe.types import NonNegativeInt, PositiveInt, Probability
+
+State = dict[str, Any]
+_ENCODERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+
+
+class Seq2Seq(nn.Module):
+    def __init__(
+        self,
+        input_size: int,
+        vocab_size: int,
+        cell: Cell = "lstm",
+        hidden_size: PositiveInt = 256,
+        num_layers: PositiveInt = 2,
+        bidirectional: bool = True,
+        dropout: Probability = 0.0,
+        input_dropout: Probability = 0.0,
+        input_projection: NonNegativeInt = 0,
+        embedding_size: PositiveInt = 128,
+        decoder_hidden_size: PositiveInt = 256,
+        decoder_layers: PositiveInt = 1,
+        attention: Literal["additive", "dot", "location"] = "additive",
+        attention_size: PositiveInt = 128,
+        input_feeding: bool = False,
+    ):
+        super().__init__()
+        self.cell = cell
+        self.vocab_size = vocab_size
+        self.sos_id = vocab_size
+        self.input_feeding = input_feeding
+        self.location = attention == "location"
+        self.encoder = _ENCODERS[cell](
+            input_size,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout,
+            input_dropout=input_dropout,
+            input_projection=input_projection,
+            output_projection=False,
+        )
+        memory_size = self.encoder.output_size
+        self.embed = nn.Embedding(vocab_size + 1, embedding_size)
+        feed = decoder_hidden_size if input_feeding else 0
+        self.decoder = TORCH_RNN[cell](
+            embedding_size + feed,
+            decoder_hidden_size,
+            num_layers=decoder_layers,
+            dropout=dropout if decoder_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.attention = ATTENTION[attention](decoder_hidden_size, memory_size, attention_size)
+        self.combine = nn.Linear(decoder_hidden_size + memory_size, decoder_hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(decoder_hidden_size, vocab_size)
+
+    # -- encoder -------------------------------------------------------------------
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> State:
+        """Run the encoder once; the returned state is the decoder's starting point."""
+        memory, _ = self.encoder(x, lengths)
+        B, T, _ = memory.shape
+        mask = lengths_to_mask(lengths.to(memory.device), T)
+        shape = (self.decoder.num_layers, B, self.decoder.hidden_size)
+        h = memory.new_zeros(shape)
+        state: State = {
+            "memory": memory,
+            "mask": mask,
+            "keys": self.attention.process_keys(memory),
+            "rnn": (h, h.clone()) if self.cell == "lstm" else h,
+            # uniform over real frames: the location convolution's first "previous" alignment
+            "weights": mask / mask.sum(1, keepdim=True).to(memory.dtype),
+        }
+        if self.input_feeding:
+            state["feed"] = memory.new_zeros(B, self.decoder.hidden_size)
+        return state
+
+    # -- decoder -------------------------------------------------------------------
+
+    def _attend(self, query: torch.Tensor, state: State):
+        if self.location:
+            return self.attention(
+                query, state["memory"], state["mask"], state["weights"], processed=state["keys"]
+            )
+        return self.attention(query, state["memory"], state["mask"], processed=state["keys"])
+
+    def _logits(self, s: torch.Tensor, context: torch.Tensor):
+        attentional = torch.tanh(self.combine(torch.cat([s, context], dim=-1)))
+        return self.head(self.dropout(attentional)), attentional
+
+    def decode_step(self, token: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """Previous token [B] in, next-token logits [B,V] out; ``state`` is not modified."""
+        x = self.dropout(self.embed(token.clamp(min=0)))
+        if self.input_feeding:
+            x = torch.cat([x, state["feed"]], dim=-1)
+        out, rnn_state = self.decoder(x.unsqueeze(1), state["rnn"])
+        s = out[:, 0]
+        context, weights = self._attend(s, state)
+        logits, attentional = self._logits(s, context)
+        new = dict(state, rnn=rnn_state, weights=weights)
+        if self.input_feeding:
+            new["feed"] = attentional
+        return logits, new
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        lengths: torch.Tensor,
+        targets: torch.Tensor,
+        return_attention: bool = False,
+    ):
+        """Teacher-forced logits [B,U,V]; plus the attention weights [B,U,T] if asked."""
+        state = self.encode(x, lengths)
+        B = targets.shape[0]
+        sos = torch.full((B, 1), self.sos_id, dtype=torch.long, device=targets.device)
+        inputs = torch.cat([sos, targets[:, :-1].clamp(min=0)], dim=1)  # [B, U]
+        if self.input_feeding or self.location:
+            steps = []
+            for u in range(inputs.shape[1]):  # each step needs the previous attention
+                logits, state = self.decode_step(inputs[:, u], state)
+                steps.append((logits, state["weights"]))
+            logits = torch.stack([s[0] for s in steps], dim=1)
+            weights = torch.stack([s[1] for s in steps], dim=1)
+        else:
+            out, _ = self.decoder(self.dropout(self.embed(inputs)), state["rnn"])
+            context, weights = self._attend(out, state)  # all U queries at once
+            logits, _ = self._logits(out, context)
+        return (logits, weights) if return_attention else logits
+
+    def reorder_state(self, state: State, index: torch.Tensor) -> State:
+        """Pick batch rows ``index`` (beam search); the recurrent state's batch dim is 1."""
+        new: State = {}
+        for key, value in state.items():
+            if key == "rnn":
+                new[key] = (
+                    tuple(v.index_select(1, index) for v in value)
+                    if isinstance(value, tuple)
+                    else value.index_select(1, index)
+                )
+            else:
+                new[key] = value.index_select(0, index)
+        return new

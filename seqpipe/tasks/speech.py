@@ -1,0 +1,167 @@
+"""``speech``: speech-to-text from JSONL manifests, CTC (+ attention) loss, WER/CER.
+
+Examples are manifest entries; audio is read in ``collate`` (so in DataLoader workers
+and never all in memory) and features run inside the pipeline on the model's device:
+``pipeline.features(waves, lengths)``. Targets are the characters of
+:func:`seqpipe.text.normalize`'d text, the same normalisation used for scoring.
+
+Models: any CTC model ``forward(x, lengths) -> (logits, out_lengths)`` (``ctc_rnn``), or
+one with ``forward_joint`` (``las``), trained on ``ctc_weight * CTC + (1 - ctc_weight) *
+attention cross-entropy``; its attention targets end with the blank id as end token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from seqpipe.errors import SeqpipeError
+from seqpipe.tasks.base import Task
+from seqpipe.text import BLANK, VOCAB, encode, normalize
+from seqpipe.types import PositiveFloat, Probability
+
+
+class SpeechTask(Task):
+    """Speech recognition with a character vocabulary (index 0 = CTC blank)."""
+
+    primary_metric = "wer"
+    higher_is_better = False
+
+    def __init__(
+        self,
+        ctc_weight: Probability = 0.3,
+        max_duration: PositiveFloat = 30.0,
+        min_duration: float = 0.05,
+    ):
+        self.ctc_weight = ctc_weight
+        self.max_duration = max_duration
+        self.min_duration = min_duration
+        self.vocab = list(VOCAB)
+        self.blank = 0
+        self.sample_rate = 16000
+
+    def wire(self, features: Any) -> dict[str, Any]:
+        self.sample_rate = int(getattr(features, "sample_rate", self.sample_rate))
+        V = len(self.vocab)
+        return {
+            "input_size": features.output_size,
+            "output_size": V,
+            "vocab_size": V,
+            "vocab": self.vocab,
+            "blank": self.blank,
+        }
+
+    # -- data ----------------------------------------------------------------------
+
+    def load_data(self, source: Any, *, train: bool) -> Sequence[dict[str, Any]]:
+        """One manifest path or a list of them; training drops too-long/too-short/empty utterances."""
+        from seqpipe.data.manifest import read_manifest
+
+        sources = source if isinstance(source, list | tuple) else [source]
+        entries = []
+        for path in sources:
+            for entry in read_manifest(path):
+                entry["text"] = normalize(entry["text"])
+                if train and (
+                    not entry["text"]
+                    or not self.min_duration <= float(entry.get("duration", 1.0)) <= self.max_duration
+                ):
+                    continue
+                entries.append(entry)
+        if not entries:
+            raise SeqpipeError(f"{', '.join(map(str, sources))}: no usable utterances")
+        return entries
+
+    def length(self, example: dict[str, Any]) -> int:
+        return max(1, int(float(example.get("duration", 1.0)) * 100))
+
+    def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        from seqpipe.audio import load_audio
+
+        waves = [torch.from_numpy(load_audio(e["audio"], self.sample_rate)) for e in examples]
+        targets = [torch.tensor(encode(e["text"]), dtype=torch.long) for e in examples]
+        lengths = torch.tensor([len(w) for w in waves])
+        target_lengths = torch.tensor([len(t) for t in targets])
+        return {
+            "waves": torch.nn.utils.rnn.pad_sequence(waves, batch_first=True),
+            "lengths": lengths,
+            "targets": torch.nn.utils.rnn.pad_sequence(targets, batch_first=True, padding_value=-1)
+            if max(target_lengths) > 0
+            else torch.full((len(examples), 1), -1),
+            "target_lengths": target_lengths,
+        }
+
+    # -- loss ----------------------------------------------------------------------
+
+    def loss(self, pipeline, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        feats, feat_lengths = pipeline.features(batch["waves"], batch["lengths"])
+        targets, target_lengths = batch["targets"], batch["target_lengths"]
+        model = pipeline.model
+        if hasattr(model, "forward_joint"):
+            with_eos = _append_eos(targets, target_lengths, self.blank)
+            att_logits, ctc_logits, ctc_lengths = model.forward_joint(feats, feat_lengths, with_eos)
+            ce = F.cross_entropy(att_logits.float().transpose(1, 2), with_eos, ignore_index=-1)
+            ctc = self._ctc(ctc_logits, ctc_lengths, targets, target_lengths)
+            loss = self.ctc_weight * ctc + (1 - self.ctc_weight) * ce
+        else:
+            logits, out_lengths = model(feats, feat_lengths)
+            loss = self._ctc(logits, out_lengths, targets, target_lengths)
+        return loss, int(targets.shape[0])
+
+    def _ctc(self, logits, lengths, targets, target_lengths) -> torch.Tensor:
+        log_probs = torch.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # [T, B, V]
+        lengths = torch.as_tensor(lengths, device=log_probs.device).clamp(max=log_probs.shape[0])
+        return F.ctc_loss(
+            log_probs,
+            targets.clamp(min=0),
+            lengths,
+            target_lengths.to(log_probs.device),
+            blank=self.blank,
+            reduction="mean",
+            zero_infinity=True,  # an utterance too short for its text must not poison the batch
+        )
+
+    # -- metrics -------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self, pipeline, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
+        """WER/CER (jiwer) with the pipeline's decoder, or greedy CTC when it has none."""
+        import jiwer
+
+        from seqpipe.decoders.ctc_greedy import CTCGreedy
+
+        decoder = pipeline.decoder if hasattr(pipeline.decoder, "decode_batch") else None
+        decoder = decoder or CTCGreedy(self.vocab, self.blank)
+        refs, hyps, losses, count = [], [], 0.0, 0
+        for batch in batches:
+            loss, n = self.loss(pipeline, batch)
+            losses += float(loss) * n
+            count += n
+            feats, feat_lengths = pipeline.features(batch["waves"], batch["lengths"])
+            out = decoder.decode_batch(pipeline.model, feats, feat_lengths)
+            hyps += [h.text for h in out.hypotheses]
+            for target, n_chars in zip(batch["targets"].cpu(), batch["target_lengths"].cpu()):
+                refs.append("".join(self.vocab[i] for i in target[: int(n_chars)].tolist()))
+        pairs = [(r, h) for r, h in zip(refs, hyps) if r.strip()]
+        if not pairs:
+            raise SeqpipeError("evaluation data has no utterance with a non-empty transcript")
+        refs, hyps = [p[0] for p in pairs], [p[1] for p in pairs]
+        return {
+            "wer": float(jiwer.wer(refs, hyps)),
+            "cer": float(jiwer.cer(refs, hyps)),
+            "loss": losses / max(1, count),
+        }
+
+    def bundle_info(self) -> dict[str, Any]:
+        return {"sample_rate": self.sample_rate, "vocabulary": self.vocab, "blank": self.blank,
+                "blank_symbol": BLANK, "text_normalization": "seqpipe.text.normalize"}  # fmt: skip
+
+
+def _append_eos(targets: torch.Tensor, lengths: torch.Tensor, eos: int) -> torch.Tensor:
+    """[B,U] padded with -1 -> [B,U+1] with ``eos`` after each sequence's last token."""
+    out = F.pad(targets, (0, 1), value=-1)
+    out[torch.arange(out.shape[0], device=out.device), lengths.to(out.device)] = eos
+    return out

@@ -1,0 +1,132 @@
+"""One training run from a recipe: run directory, seeding, data, resume, final artefacts.
+
+The run directory ends up holding ``config.yaml`` (the resolved recipe),
+``metrics.jsonl``, ``checkpoints/`` (the newest two), ``model.safetensors`` (the best
+model as a bundle), ``summary.json`` and ``curves.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from seqpipe.errors import SeqpipeError
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def data_sources(config: dict[str, Any]) -> dict[str, Any]:
+    source = config.get("_source", "<config>")
+    data = config.get("data") or {}
+    if not isinstance(data, dict):
+        raise SeqpipeError(f"{source}: data: expected a mapping with 'train' and 'valid'")
+    for split in ("train", "valid"):
+        if data.get(split) in (None, ""):
+            raise SeqpipeError(f"{source}: data.{split}: required (a path the task can read)")
+    return data
+
+
+def default_run_dir(config: dict[str, Any]) -> Path:
+    name = config.get("name") or Path(config.get("_source", "run")).stem
+    return Path("runs") / str(name)
+
+
+def fit(
+    config: dict[str, Any],
+    run_dir: str | os.PathLike | None = None,
+    *,
+    device: str | None = None,
+    resume: bool = False,
+    console=None,
+) -> dict[str, Any]:
+    """Train the pipeline described by ``config``; returns the run's summary."""
+    import yaml
+
+    from seqpipe.device import pick_device
+    from seqpipe.pipeline import Pipeline
+    from seqpipe.training import checkpoint as ckpt
+    from seqpipe.training import distributed
+    from seqpipe.training.options import train_options
+    from seqpipe.training.trainer import Trainer
+
+    options = train_options(config)
+    data = data_sources(config)
+    run_dir = Path(run_dir) if run_dir else default_run_dir(config)
+    seed = int(config.get("seed", 0) or 0)
+    dist, torch_device = distributed.setup(pick_device(device))
+    try:
+        resume_state = None
+        if resume:
+            found = ckpt.load_latest(run_dir, quarantine=dist.is_main)
+            if found is not None:
+                path, resume_state = found
+                if console is not None and dist.is_main:
+                    console.print(f"resuming from {path}")
+        elif ckpt.list_checkpoints(run_dir):
+            raise SeqpipeError(
+                f"{run_dir}: already holds checkpoints of a run; pass --resume to continue "
+                f"it or --out to start a new one"
+            )
+        distributed.barrier(dist)
+        seed_everything(seed)
+        pipeline = Pipeline.from_config(config)
+        task = pipeline.task
+        train_data = task.load_data(data["train"], train=True)
+        valid_data = task.load_data(data["valid"], train=False)
+        if dist.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            resolved = {**pipeline.config, "train": options.to_dict(), "seed": seed}
+            write_atomic(run_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+        if console is not None and dist.is_main:
+            from seqpipe.device import device_name
+
+            params = sum(p.numel() for p in pipeline.parameters())
+            console.print(
+                f"training {config['model']['name']} ({params:,} parameters) on "
+                f"{device_name(torch_device)}"
+                + (f" x{dist.world_size} ranks" if dist.enabled else "")
+                + f": {len(train_data)} train / {len(valid_data)} valid examples -> {run_dir}"
+            )
+        trainer = Trainer(
+            pipeline,
+            options,
+            run_dir,
+            train_data=train_data,
+            valid_data=valid_data,
+            device=torch_device,
+            dist=dist,
+            seed=seed,
+            console=console,
+        )
+        summary = trainer.fit(resume_state)
+        summary["run_dir"] = str(run_dir)
+        summary["primary_metric"] = task.primary_metric
+        if dist.is_main:
+            write_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+            try:
+                from seqpipe.training.curves import plot_run
+
+                plot_run(run_dir)
+            except ImportError:  # matplotlib missing: curves are a nicety
+                pass
+        return summary
+    finally:
+        distributed.teardown(dist)

@@ -1,0 +1,265 @@
+"""Transcribe audio files of any length with a speech bundle: the library behind ``seqpipe transcribe``.
+
+Every input file is streamed through the VAD (:mod:`seqpipe.vad`) into chunks of at
+most ``max_seconds``; chunks from all files share length-bucketed batches (a window of
+chunks is sorted by length, so padding is small and many short files fill a batch as
+well as one long file does). Word times come from CTC forced alignment and are
+shifted by the chunk's start, so they are global to the file. A file that fails to
+read costs its own result only.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from seqpipe.errors import SeqpipeError
+from seqpipe.transcript import Segment, Transcript
+from seqpipe.vad import Chunk, VADOptions, chunks
+
+AUDIO_EXTENSIONS = {
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".mp3",
+    ".aiff",
+    ".aif",
+    ".au",
+    ".w64",
+    ".caf",
+}
+STDIN = "-"
+
+
+@dataclass
+class Input:
+    """One file to transcribe; ``name`` is its output name relative to ``-o``."""
+
+    path: str
+    name: str
+    error: str | None = None  # set when the path itself is unusable
+
+
+@dataclass
+class Result:
+    input: Input
+    transcript: Transcript | None = None
+    error: str | None = None
+
+
+def expand_inputs(paths: Iterable[str]) -> list[Input]:
+    """Files, directories (recursive, audio suffixes only) and globs, in a stable order."""
+    found: list[Input] = []
+    for raw in paths:
+        if raw == STDIN:
+            found.append(Input(STDIN, "stdin"))
+            continue
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            files = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+            )
+            found += [Input(str(p), str(p.relative_to(path).with_suffix(""))) for p in files]
+        elif path.exists():
+            found.append(Input(str(path), path.stem))
+        elif glob.has_magic(raw):
+            matches = sorted(glob.glob(str(path), recursive=True))
+            found += [Input(m, Path(m).stem) for m in matches if Path(m).is_file()]
+            if not matches:
+                found.append(Input(raw, Path(raw).stem, error="no file matches this pattern"))
+        else:
+            found.append(Input(raw, path.stem, error="no such file or directory"))
+    return found
+
+
+def stdin_to_file(directory: str | os.PathLike) -> str:
+    """Spool standard input to a file: libsndfile needs to seek, and memory stays flat."""
+    import shutil
+    import sys
+
+    target = Path(directory) / "stdin.audio"
+    with open(target, "wb") as f:
+        shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
+    return str(target)
+
+
+class Transcriber:
+    """A loaded speech bundle plus decoding options; call :meth:`run` on inputs."""
+
+    def __init__(
+        self,
+        model: str = "en-small",
+        device: str | None = None,
+        batch_size: int = 16,
+        beam_size: int | None = None,
+        lm: str | None = None,
+        lm_weight: float | None = None,
+        vad: VADOptions | None = None,
+        pipeline=None,
+    ):
+        from seqpipe.device import pick_device
+
+        self.device = pick_device(device) if pipeline is None else pipeline.device
+        self.pipeline = pipeline if pipeline is not None else load_bundle(model, self.device)
+        self.pipeline.eval()
+        self.model_name = model
+        self.batch_size = batch_size
+        self.vad = vad or VADOptions()
+        features = self.pipeline.features
+        self.sample_rate = int(getattr(features, "sample_rate", 16000))
+        hop = getattr(features, "hop_length", None)
+        self.feature_seconds = hop / self.sample_rate if hop else None
+        self.decoder = choose_decoder(self.pipeline, beam_size, lm, lm_weight)
+        self.text = self.decoder.text
+
+    # -- batching ------------------------------------------------------------------
+
+    def _chunk_stream(
+        self, inputs: list[Input], failed: dict[int, str]
+    ) -> Iterator[tuple[int, Chunk | None]]:
+        """(file index, chunk) in file order; (index, None) closes a file. Errors go to ``failed``."""
+        for i, item in enumerate(inputs):
+            if item.error:
+                failed[i] = item.error
+            else:
+                try:
+                    for chunk in chunks(item.path, self.sample_rate, self.vad):
+                        yield i, chunk
+                except SeqpipeError as exc:
+                    failed[i] = (
+                        str(exc).split(": ", 1)[-1] if str(exc).startswith(item.path) else str(exc)
+                    )
+                except Exception as exc:  # a decoder library failing on a broken file
+                    failed[i] = f"cannot read audio: {type(exc).__name__}: {exc}"
+            yield i, None
+
+    def run(
+        self, inputs: list[Input], progress: Callable[[int, float], None] | None = None
+    ) -> Iterator[Result]:
+        """Transcribe ``inputs``; yields one Result per input, in input order.
+
+        ``progress(file_index, seconds_done)`` is called as chunks finish.
+        """
+        failed: dict[int, str] = {}
+        segments: dict[int, list[Segment]] = {i: [] for i in range(len(inputs))}
+        pending: dict[int, int] = {}
+        closed: set[int] = set()
+        next_out = 0
+        window: list[tuple[int, Chunk]] = []
+        max_window = self.batch_size * 4
+        window_seconds = 0.0
+        stream = self._chunk_stream(inputs, failed)
+        exhausted = False
+        while not exhausted or window:
+            while not exhausted and len(window) < max_window and window_seconds < 900:
+                item = next(stream, None)
+                if item is None:
+                    exhausted = True
+                elif item[1] is None:
+                    closed.add(item[0])
+                else:
+                    window.append(item)
+                    pending[item[0]] = pending.get(item[0], 0) + 1
+                    window_seconds += item[1].duration(self.sample_rate)
+            window.sort(key=lambda x: len(x[1].samples))
+            for b in range(0, len(window), self.batch_size):
+                batch = [(i, c) for i, c in window[b : b + self.batch_size] if i not in failed]
+                if batch:
+                    for (i, chunk), segment in zip(
+                        batch, self._decode([c for _, c in batch]), strict=False
+                    ):
+                        segments[i].append(segment)
+                        if progress:
+                            progress(i, chunk.start + chunk.duration(self.sample_rate))
+                for i, _ in window[b : b + self.batch_size]:
+                    pending[i] -= 1
+            window, window_seconds = [], 0.0
+            while next_out < len(inputs) and next_out in closed and not pending.get(next_out):
+                yield self._result(inputs[next_out], segments.pop(next_out), failed.get(next_out))
+                next_out += 1
+
+    def _result(self, item: Input, segments: list[Segment], error: str | None) -> Result:
+        if error:
+            return Result(item, error=error)
+        from seqpipe.audio import audio_duration
+
+        segments.sort(key=lambda s: s.start)
+        duration = audio_duration(item.path)
+        return Result(item, Transcript(item.path, duration, segments, self.model_name))
+
+    @torch.inference_mode()
+    def _decode(self, batch: list[Chunk]) -> list[Segment]:
+        from seqpipe.alignment import word_timings
+
+        lengths = torch.tensor([len(c.samples) for c in batch])
+        waves = torch.zeros(len(batch), int(lengths.max()))
+        for row, c in enumerate(batch):
+            waves[row, : len(c.samples)] = torch.from_numpy(c.samples)
+        feats, feat_lengths = self.pipeline.features(waves.to(self.device), lengths.to(self.device))
+        out = self.decoder.decode_batch(self.pipeline.model, feats, feat_lengths)
+        feat_seconds = (
+            self.feature_seconds or float(lengths.max()) / self.sample_rate / feats.shape[1]
+        )
+        frame_seconds = feat_seconds * out.frame_ratio
+        result = []
+        for row, (c, hyp) in enumerate(zip(batch, out.hypotheses, strict=False)):
+            end = c.start + c.duration(self.sample_rate)
+            log_probs = None
+            if out.log_probs is not None:
+                log_probs = out.log_probs[row, : int(out.lengths[row])]
+            words = word_timings(
+                hyp, self.text, log_probs, frame_seconds, offset=c.start, limit=end
+            )
+            result.append(Segment(c.start, end, hyp.text, words))
+        return result
+
+
+def load_bundle(model: str, device: torch.device):
+    """Load a bundle by name or path; a missing default model says what to do instead."""
+    from seqpipe.pipeline import Pipeline
+    from seqpipe.plugins import registry
+
+    names = registry().names("bundle")
+    if (
+        not Path(model).exists()
+        and model not in names
+        and os.sep not in model
+        and not Path(model).suffix
+    ):
+        shipped = ", ".join(names) or "none yet"
+        raise SeqpipeError(
+            f"model '{model}' is not bundled with this install (bundled: {shipped}); "
+            "pass -m NAME or -m PATH.safetensors"
+        )
+    return Pipeline.load(model, device)
+
+
+def choose_decoder(pipeline, beam_size: int | None, lm: str | None, lm_weight: float | None):
+    """The bundle's decoder, or a beam search when ``--beam-size``/``--lm`` ask for one."""
+    from seqpipe.decoders.attention_beam import AttentionBeam
+    from seqpipe.decoders.ctc_beam import CTCBeam
+    from seqpipe.decoders.ctc_greedy import CTCGreedy
+
+    wiring = pipeline.task.wire(pipeline.features)
+    vocab, blank = wiring["vocab"], wiring.get("blank", 0)
+    decoder = pipeline.decoder if hasattr(pipeline.decoder, "decode_batch") else None
+    if isinstance(decoder, AttentionBeam) and beam_size and not lm:
+        decoder.beam_size = beam_size
+        return decoder
+    if beam_size or lm:
+        options = dict(pipeline.config.get("decoder") or {}) if isinstance(decoder, CTCBeam) else {}
+        options.pop("name", None)
+        options.update(beam_size=beam_size or options.get("beam_size", 50))
+        if lm:
+            options.update(lm=lm, lexicon=None)
+        if lm_weight is not None:
+            options["lm_weight"] = lm_weight
+        return CTCBeam(vocab, blank, **options)
+    return decoder or CTCGreedy(vocab, blank)

@@ -1,0 +1,96 @@
+"""CTC greedy and beam decoding on hand-made posteriors, with and without a word LM."""
+
+import pytest
+import torch
+
+from seqpipe.decoders.ctc_beam import CTCBeam
+from seqpipe.decoders.ctc_greedy import CTCGreedy
+from seqpipe.errors import SeqpipeError
+from seqpipe.text import VOCAB
+
+INDEX = {c: i for i, c in enumerate(VOCAB)}
+
+
+def posteriors(path: str, alternatives: dict[int, tuple[str, float]] | None = None) -> torch.Tensor:
+    """[1, T, V] log-probs: frame t is sure of path[t] ('_' = blank), except where
+    ``alternatives[t] = (char, logit)`` gives a runner-up close behind."""
+    logits = torch.full((1, len(path), len(VOCAB)), -10.0)
+    for t, c in enumerate(path):
+        logits[0, t, 0 if c == "_" else INDEX[c]] = 0.0
+    for t, (c, value) in (alternatives or {}).items():
+        logits[0, t, INDEX[c]] = value
+    return logits.log_softmax(-1)
+
+
+HELLO_WORLD = "__hh_e_ll_lo__ _ww_o_rr_ld__"
+
+
+def test_greedy_merges_repeats_and_drops_blanks():
+    hyp = CTCGreedy(VOCAB, 0)(posteriors(HELLO_WORLD))[0]
+    assert hyp.text == "hello world"
+    assert hyp.frames[:3] == [2, 5, 7]  # first frame of h, e, l
+    assert [VOCAB[t] for t in hyp.tokens] == list("hello world")
+
+
+def test_greedy_respects_lengths_in_a_batch():
+    a, b = posteriors("_a_b_"), posteriors("_c___")
+    hyps = CTCGreedy(VOCAB, 0)(torch.cat([a, b]), torch.tensor([3, 2]))
+    assert [h.text for h in hyps] == ["a", "c"]
+
+
+def test_beam_without_lm_matches_greedy_on_clear_input():
+    lp = posteriors(HELLO_WORLD)
+    hyp = CTCBeam(VOCAB, 0, beam_size=8)(lp)[0]
+    assert hyp.text == "hello world"
+    assert hyp.frames == CTCGreedy(VOCAB, 0)(lp)[0].frames
+
+
+def test_beam_sums_paths_that_greedy_cannot():
+    # every frame prefers blank, but the paths spelling "a" add up to more
+    lp = torch.log(torch.tensor([[0.55, 0.0, 0.45] + [0.0] * (len(VOCAB) - 3)] * 2) + 1e-9)[None]
+    assert CTCGreedy(VOCAB, 0)(lp)[0].text == ""
+    # P("a") = 1 - P(blank, blank) = 1 - 0.55^2 = 0.70 > P("") = 0.30
+    assert CTCBeam(VOCAB, 0, beam_size=8, log_add=True)(lp)[0].text == "a"
+
+
+@pytest.fixture
+def lm(tmp_path):
+    from seqpipe.lm import build_arpa
+
+    corpus = ["the world is big", "hello world", "hello there", "one bag of words"] * 3
+    path = tmp_path / "lm.arpa"
+    build_arpa(corpus, path, order=3)
+    return path
+
+
+def test_beam_with_lexicon_only_spells_known_words(lm):
+    lp = posteriors(HELLO_WORLD, {19: ("p", 0.3)})  # acoustics lean to "wprld"
+    assert CTCGreedy(VOCAB, 0)(lp)[0].text == "hello wprld"
+    hyp = CTCBeam(VOCAB, 0, beam_size=16, lexicon=str(lm.with_suffix(".lexicon")))(lp)[0]
+    assert hyp.text == "hello world"
+
+
+def test_word_lm_overrides_slightly_better_acoustics(lm):
+    # "is bag" vs "is big": both words are in the lexicon; acoustics prefer 'a' a little
+    lp = posteriors("_ii_ss_ _bb_ii_gg__", {12: ("a", 0.5), 13: ("a", 0.5)})
+    no_lm = CTCBeam(VOCAB, 0, beam_size=16, lexicon=str(lm.with_suffix(".lexicon")))(lp)[0]
+    with_lm = CTCBeam(VOCAB, 0, beam_size=16, lm=str(lm), lm_weight=2.0)(lp)[0]
+    assert no_lm.text == "is bag"
+    assert with_lm.text == "is big"
+
+
+def test_beam_missing_lm_file_is_a_clear_error(tmp_path):
+    with pytest.raises(SeqpipeError, match="nope.arpa: language model file not found"):
+        CTCBeam(VOCAB, 0, lm=str(tmp_path / "nope.arpa"))
+
+
+def test_decode_batch_returns_posteriors_and_frame_ratio():
+    class Halver(torch.nn.Module):
+        def forward(self, x, lengths):
+            return x[:, ::2], (lengths + 1) // 2
+
+    feats = posteriors("_a_b_c_d").repeat(2, 1, 1)
+    out = CTCGreedy(VOCAB, 0).decode_batch(Halver(), feats, torch.tensor([8, 6]))
+    assert out.frame_ratio == 2.0
+    assert out.log_probs.shape == (2, 4, len(VOCAB))
+    assert out.lengths.tolist() == [4, 3]

@@ -1,0 +1,81 @@
+"""``seqpipe lm build``: ARPA n-gram models and lexicons from text."""
+
+import math
+
+from click.testing import CliRunner
+
+from seqpipe.cli import build_cli
+from seqpipe.lm import build_arpa
+
+
+def read_arpa(path):
+    sections, counts, current = {}, {}, None
+    for line in path.read_text().splitlines():
+        if line.startswith("ngram "):
+            n, c = line[6:].split("=")
+            counts[int(n)] = int(c)
+        elif line.endswith("-grams:"):
+            current = int(line[1])
+            sections[current] = {}
+        elif current and line.strip() and not line.startswith("\\"):
+            parts = line.split("\t")
+            sections[current][parts[1]] = float(parts[0])
+    return counts, sections
+
+
+def test_arpa_is_normalised_and_consistent(tmp_path):
+    out = tmp_path / "lm.arpa"
+    stats = build_arpa(
+        ["Hello, World!", "the world is 42", "hello there", "the world"], out, order=3
+    )
+    counts, sections = read_arpa(out)
+    assert {n: len(s) for n, s in sections.items()} == counts == stats.ngrams
+    unigrams = sections[1]
+    assert "forty" in unigrams and "42" not in unigrams and "hello," not in unigrams
+    assert unigrams["<unk>"] == -100.0  # present, so KenLM loads it quietly
+    # the unigram distribution (without <s>, which is never predicted) sums to one
+    total = sum(10**p for w, p in unigrams.items() if w != "<s>")
+    assert math.isclose(total, 1.0, rel_tol=1e-4)
+    # seen trigrams get a real probability even though nothing was seen twice
+    assert all(p > -5 for p in sections[3].values())
+    assert (tmp_path / "lm.lexicon").read_text().splitlines()[0] == "forty\tf o r t y"
+
+
+def test_kenlm_scores_seen_better_than_unseen(tmp_path):
+    from flashlight.lib.text.decoder.kenlm import KenLM
+    from flashlight.lib.text.dictionary import Dictionary
+
+    out = tmp_path / "lm.arpa"
+    build_arpa(["the cat sat", "the cat ran", "a dog sat"] * 5, out, order=3)
+    words = tmp_path / "words.txt"
+    words.write_text("the\ncat\ndog\nsat\nran\na\n<unk>\n")
+    d = Dictionary(str(words))
+    lm = KenLM(str(out), d)
+    state, _ = lm.score(lm.start(False), d.get_index("the"))
+    _, seen = lm.score(state, d.get_index("cat"))
+    _, unseen = lm.score(state, d.get_index("dog"))
+    assert seen > unseen
+
+
+def test_cli_builds_from_stdin(tmp_path):
+    out = tmp_path / "sub" / "lm.arpa"
+    result = CliRunner().invoke(
+        build_cli(),
+        ["lm", "build", "-", "-o", str(out), "--order", "2"],
+        input="one two\ntwo three\n",
+    )
+    assert result.exit_code == 0, result.output
+    counts, _ = read_arpa(out)
+    assert sorted(counts) == [1, 2]
+    assert not list(out.parent.glob(".*.tmp"))  # atomic: no temp file left
+
+
+def test_cli_empty_corpus_is_an_error(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("!!!\n\n")
+    result = CliRunner().invoke(
+        build_cli(), ["lm", "build", str(corpus), "-o", str(tmp_path / "x.arpa")]
+    )
+    assert result.exit_code == 1
+    assert "no words" in result.output
+    assert not (tmp_path / "x.arpa").exists()

@@ -1,0 +1,126 @@
+"""The melody task (loss, NLL per note, evaluation metrics) and the Markov baseline."""
+
+import math
+
+import pytest
+import torch
+
+from seqpipe.baselines.markov import END, MAX_TICKS, REST, MarkovBaseline, events
+from seqpipe.data.melodies import write_jsonl
+from seqpipe.features.melody import PREFIX
+from seqpipe.midi import Melody, Note
+from seqpipe.pipeline import Pipeline
+from seqpipe.tasks.melody_metrics import NgramIndex, similarity
+
+
+def scale_tune(start: int, n: int = 24) -> Melody:
+    """Up and down a D major scale in 8th notes, from a different degree each time."""
+    steps = [0, 2, 4, 5, 7, 9, 11, 12]
+    path = steps + steps[-2:0:-1]
+    notes = [Note(62 + path[(start + i) % len(path)], 12 * i, 12) for i in range(n)]
+    return Melody(notes, key="D major", time_signature=(6, 8), tempo=120.0)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    write_jsonl([scale_tune(i) for i in range(12)], tmp_path / "train.jsonl")
+    write_jsonl([scale_tune(i, 30) for i in (3, 7, 9)], tmp_path / "valid.jsonl")
+    return tmp_path
+
+
+def make_pipeline(corpus, **task):
+    torch.manual_seed(0)
+    return Pipeline.from_config(
+        {
+            "task": {"name": "melody", "transpose": 0, "sample_melodies": 6, "sample_bars": 2, **task},
+            "features": {"name": "melody_events"},
+            "model": {"name": "rnn_lm", "embedding_size": 16, "hidden_size": 32, "num_layers": 1},
+            "decoder": {"name": "sample"},
+            "data": {"train": str(corpus / "train.jsonl"), "valid": str(corpus / "valid.jsonl")},
+        }
+    )
+
+
+def test_nll_per_note_is_the_body_nll_over_the_number_of_notes(corpus):
+    pipeline = make_pipeline(corpus, sample_melodies=0, baseline=False)
+    task = pipeline.task
+    examples = task.load_data(corpus / "valid.jsonl", train=False)
+    batch = task.collate(examples)
+    assert batch["notes"].tolist() == [30, 30, 30]
+    pipeline.eval()
+    metrics = task.evaluate(pipeline, [batch])
+    with torch.no_grad():  # recompute by hand, one tune at a time
+        total = 0.0
+        for e in examples:
+            tokens = torch.tensor([e.tokens])
+            logp = pipeline.model(tokens[:, :-1], torch.tensor([len(e.tokens) - 1])).log_softmax(-1)
+            picked = logp[0].gather(1, tokens[0, 1:, None])[:, 0]
+            total -= float(picked[PREFIX - 1 :].sum())
+    assert metrics["nll_per_note"] == pytest.approx(total / 90, rel=1e-4)
+    assert metrics["perplexity"] == pytest.approx(math.exp(metrics["loss"]), rel=1e-6)
+
+
+def test_training_steps_lower_the_loss_and_evaluate_reports_baseline_and_samples(corpus):
+    pipeline = make_pipeline(corpus)
+    task = pipeline.task
+    batch = task.collate(task.load_data(corpus / "train.jsonl", train=True))
+    optimiser = torch.optim.Adam(pipeline.parameters(), lr=0.02)
+    first = None
+    for _ in range(40):
+        loss, count = task.loss(pipeline, batch)
+        first = first if first is not None else loss.item()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert count == sum(int(n) - 1 for n in batch["lengths"])
+    assert float(loss) < 0.5 * first
+    pipeline.eval()
+    valid = task.collate(task.load_data(corpus / "valid.jsonl", train=False))
+    metrics = task.evaluate(pipeline, [valid])
+    for name in ("markov2_nll_per_note", "markov4_nll_per_note", "vs_markov_pct",
+                 "gen_pitch_class_kl", "gen_note_length_overlap", "gen_in_key_pct",
+                 "gen_copy_longest_max"):  # fmt: skip
+        assert name in metrics and math.isfinite(metrics[name])
+    assert metrics["heldout_in_key_pct"] == 100.0
+    assert "Markov order 3" in task.report(metrics)
+
+
+def test_transposition_augmentation_only_in_training(corpus):
+    pipeline = make_pipeline(corpus, transpose=5)
+    task = pipeline.task
+    train = task.load_data(corpus / "train.jsonl", train=True)
+    valid = task.load_data(corpus / "valid.jsonl", train=False)
+    torch.manual_seed(1)
+    seen = {tuple(task.collate(train[:1])["tokens"][0].tolist()) for _ in range(20)}
+    assert len(seen) > 3
+    assert task.collate(valid)["tokens"][0].tolist() == valid[0].tokens
+
+
+def test_markov_distribution_sums_to_one_and_backs_off():
+    tunes = [scale_tune(i) for i in range(8)]
+    chain = MarkovBaseline(2).fit(tunes)
+    seen = {e for t in tunes for e in events(t)}
+    context = tuple(events(tunes[0])[:2])
+    known = sum(chain.prob(context, e) for e in seen)
+    unknown = (129 * MAX_TICKS + 1 - len(seen)) * chain.prob(context, (REST, 7))
+    assert known + unknown == pytest.approx(1.0, abs=1e-6)
+    assert chain.prob(context, events(tunes[0])[2]) > 0.3  # the scale continues
+    assert chain.prob((("x", 1), ("y", 2)), END) > 0  # unseen context: backs off
+    assert chain.nll_per_note(tunes) < MarkovBaseline(0).fit(tunes).nll_per_note(tunes)
+
+
+def test_similarity_and_copy_detection():
+    a = [scale_tune(i) for i in range(10)]
+    shuffled = [Melody([Note(60 + (7 * i) % 24, 12 * i, 6 + 6 * (i % 3)) for i in range(24)])]
+    same = similarity(a, [scale_tune(i) for i in range(10, 20)])
+    other = similarity(a, shuffled * 5)
+    assert same["pitch-class histogram"][1] > other["pitch-class histogram"][1]
+    assert same["note-length histogram"][1] > other["note-length histogram"][1]
+    index = NgramIndex(a)
+    assert index.longest_match(scale_tune(2, 30)) >= 24
+    assert index.longest_match(shuffled[0]) <= 3
+
+
+def test_events_cover_rests():
+    melody = Melody([Note(60, 0, 12), Note(62, 24, 12)])
+    assert events(melody) == [(60, 12), (REST, 12), (62, 12), END]

@@ -1,0 +1,375 @@
+"""seqpipe-minrnn, the example third-party plugin, found through its entry point.
+
+The plugin is pip-installed (no index, no dependencies) into a temporary directory,
+which goes on PYTHONPATH for subprocesses and on sys.path for this process. Nothing
+imports it by name before seqpipe's plugin loader has, so the packaging (the
+pyproject's entry point) is under test as much as the models.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqpipe import plugins
+from seqpipe.config import ConfigError, load_config, validate_options
+from seqpipe.pipeline import Pipeline, read_bundle_metadata
+
+PLUGIN_SRC = Path(__file__).resolve().parents[1] / "plugins" / "seqpipe-minrnn"
+MODELS = ("mingru", "minlstm", "mingru_lm", "minlstm_lm")
+
+
+@pytest.fixture(scope="module")
+def plugin_site(tmp_path_factory) -> Path:
+    """A directory holding the installed plugin (code + .dist-info with its entry point)."""
+    root = tmp_path_factory.mktemp("minrnn")
+    src = root / "src"  # a copy, so the build leaves nothing in the repository
+    shutil.copytree(
+        PLUGIN_SRC, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    )
+    site = root / "site"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
+    pip += ["--no-build-isolation", "--no-index", "--target", str(site), str(src)]
+    result = subprocess.run(pip, capture_output=True, text=True)
+    assert result.returncode == 0, f"installing the plugin failed:\n{result.stderr}"
+    return site
+
+
+def run_python(
+    args: list[str], site: Path | None, allow: str | None
+) -> subprocess.CompletedProcess:
+    """Run ``python ARGS`` with the plugin on the path (if ``site``) and SEQPIPE_PLUGINS=allow."""
+    env = {k: v for k, v in os.environ.items() if k != "SEQPIPE_PLUGINS"}
+    if site is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
+    if allow is not None:
+        env["SEQPIPE_PLUGINS"] = allow
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+@pytest.fixture(scope="module")
+def registry(plugin_site):
+    """seqpipe's registry in this process, loaded with the plugin installed."""
+    saved_allow = os.environ.pop("SEQPIPE_PLUGINS", None)
+    sys.path.insert(0, str(plugin_site))
+    plugins.load.cache_clear()
+    try:
+        yield plugins.registry()
+    finally:
+        sys.path.remove(str(plugin_site))
+        if saved_allow is not None:
+            os.environ["SEQPIPE_PLUGINS"] = saved_allow
+        plugins.load.cache_clear()
+
+
+def model_class(registry, name: str):
+    return registry.get("model", name).load()
+
+
+def plugin_module(registry, name: str):
+    """A plugin submodule, imported only after the entry point has put the plugin in place."""
+    import importlib
+
+    assert registry.find("model", "mingru").package == "seqpipe-minrnn"
+    return importlib.import_module(f"seqpipe_minrnn.{name}")
+
+
+# -- discovery --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "allow, listed",
+    [(None, True), ("", False), ("minrnn", True), ("seqpipe-minrnn", True), ("other", False)],
+)
+def test_plugins_json_lists_the_models_unless_disallowed(plugin_site, allow, listed):
+    result = run_python(["-m", "seqpipe", "plugins", "--json"], plugin_site, allow)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    ours = {c["name"]: c for c in out["components"] if c["package"] == "seqpipe-minrnn"}
+    if not listed:
+        assert ours == {}
+        assert all(p["package"] != "seqpipe-minrnn" for p in out["plugins"])
+        return
+    assert sorted(ours) == sorted(MODELS)
+    assert all(c["kind"] == "model" and c["plugin"] == "minrnn" for c in ours.values())
+    (info,) = [p for p in out["plugins"] if p["name"] == "minrnn"]
+    assert info == {
+        "name": "minrnn",
+        "package": "seqpipe-minrnn",
+        "version": "0.1.0",
+        "builtin": False,
+        "error": None,
+    }
+
+
+def test_importing_the_plugin_does_not_import_torch(plugin_site):
+    code = (
+        "import sys, seqpipe_minrnn; print(sorted(m for m in sys.modules if m.startswith('torch')))"
+    )
+    result = run_python(["-c", code], plugin_site, None)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+# -- the scan -----------------------------------------------------------------------------
+
+
+def sequential(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:
+    """The recurrence as written: h_t = a_t h_{t-1} + b_t, one step at a time."""
+    h = torch.zeros_like(b[:, 0]) if h0 is None else h0
+    out = []
+    for t in range(b.shape[1]):
+        h = a[:, t] * h + b[:, t]
+        out.append(h)
+    return torch.stack(out, dim=1)
+
+
+@pytest.mark.parametrize("with_h0", [False, True])
+@pytest.mark.parametrize("gate_scale", [1.0, 12.0], ids=["blockwise", "fallback"])
+def test_parallel_scan_equals_sequential_recurrence(registry, with_h0, gate_scale):
+    scan = plugin_module(registry, "scan")
+    gen = torch.Generator().manual_seed(0)
+    B, T, H = 3, 70, 5  # T not a multiple of the block: the last block is padded
+    # gate_scale 12 makes gates near 0 so block values span > SAFE_RANGE
+    a = torch.sigmoid(gate_scale * torch.randn(B, T, H, generator=gen, dtype=torch.float64))
+    b = torch.rand(B, T, H, generator=gen, dtype=torch.float64) + 0.01
+    h0 = torch.rand(B, H, generator=gen, dtype=torch.float64) + 0.1 if with_h0 else None
+    expected = sequential(a, b, h0)
+    got = scan.parallel_scan_log(a.log(), b.log(), None if h0 is None else h0.log())
+    torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("spread", [1.0, 200.0], ids=["blockwise", "fallback"])
+def test_blockwise_logcumsumexp_matches_torch_with_gradients(registry, spread):
+    scan = plugin_module(registry, "scan")
+    gen = torch.Generator().manual_seed(1)
+    v = (spread * torch.randn(2, 77, 3, generator=gen, dtype=torch.float64)).requires_grad_()
+    weights = torch.randn(2, 77, 3, generator=gen, dtype=torch.float64)
+    ours = scan.logcumsumexp(v)
+    ref = torch.logcumsumexp(v, dim=1)
+    torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-10)
+    (g_ours,) = torch.autograd.grad((ours * weights).sum(), v)
+    (g_ref,) = torch.autograd.grad((ref * weights).sum(), v)
+    torch.testing.assert_close(g_ours, g_ref, rtol=1e-8, atol=1e-10)
+
+
+def paper_recurrence(cell: str, layer, x: torch.Tensor) -> torch.Tensor:
+    """minGRU / minLSTM exactly as in Feng et al. (2024), section 3, with g() on h~."""
+
+    def g(v):  # written out again here, independent of the plugin's
+        return torch.where(v >= 0, v + 0.5, torch.sigmoid(v))
+
+    pre = layer.linear(x)
+    h = torch.zeros(x.shape[0], pre.shape[-1] // (2 if cell == "gru" else 3), dtype=x.dtype)
+    out = []
+    for t in range(x.shape[1]):
+        if cell == "gru":
+            k, p = pre[:, t].chunk(2, dim=-1)
+            z = torch.sigmoid(k)
+            h = (1 - z) * h + z * g(p)
+        else:
+            k_f, k_i, p = pre[:, t].chunk(3, dim=-1)
+            f, i = torch.sigmoid(k_f), torch.sigmoid(k_i)
+            h = f / (f + i) * h + i / (f + i) * g(p)
+        out.append(h)
+    return torch.stack(out, dim=1)
+
+
+@pytest.mark.parametrize("name, cell", [("mingru", "gru"), ("minlstm", "lstm")])
+def test_cells_train_by_scan_and_match_the_papers_recurrence(registry, name, cell):
+    torch.manual_seed(0)
+    model = model_class(registry, name)(input_size=4, output_size=3, hidden_size=8).double()
+    layer = model.stack.blocks[0].rnn
+    x = torch.randn(2, 45, 8, dtype=torch.float64) * 3
+    with torch.no_grad():
+        expected = paper_recurrence(cell, layer, x)
+        torch.testing.assert_close(layer(x), expected, rtol=1e-9, atol=1e-12)
+        h, steps = torch.zeros(2, 8, dtype=torch.float64), []
+        for t in range(x.shape[1]):
+            h = layer.step(x[:, t], h)
+            steps.append(h)
+        torch.testing.assert_close(torch.stack(steps, 1), expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["mingru", "minlstm"])
+def test_float32_scan_over_1000_steps_is_accurate_with_finite_gradients(registry, name):
+    torch.manual_seed(0)
+    model = model_class(registry, name)(input_size=6, output_size=5, hidden_size=8, num_layers=2)
+    x = torch.randn(2, 1000, 6)
+    lengths = torch.tensor([1000, 700])
+    y, _ = model(x, lengths)
+    y.square().mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    with torch.no_grad():
+        y64, _ = model.double()(x.double(), lengths)
+    torch.testing.assert_close(y.detach().double(), y64, rtol=1e-3, atol=1e-4)
+
+
+# -- the model shapes ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["mingru", "minlstm"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_frame_model_padding_does_not_leak(registry, name, bidirectional):
+    torch.manual_seed(0)
+    model = model_class(registry, name)(
+        input_size=5, output_size=7, hidden_size=16, num_layers=2, bidirectional=bidirectional
+    ).double()
+    model.eval()
+    lengths = torch.tensor([11, 6, 3])
+    x = torch.randn(3, 11, 5, dtype=torch.float64)
+    x[1, 6:] = 1e3  # loud padding would show up if it leaked
+    x[2, 3:] = -1e3
+    with torch.no_grad():
+        y, out_lengths = model(x, lengths)
+        assert y.shape == (3, 11, 7) and out_lengths.tolist() == [11, 6, 3]
+        for i, n in enumerate(lengths.tolist()):
+            alone, _ = model(x[i : i + 1, :n], lengths[i : i + 1])
+            torch.testing.assert_close(y[i, :n], alone[0], rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["mingru_lm", "minlstm_lm"])
+def test_lm_forward_equals_repeated_step_and_padding_does_not_leak(registry, name):
+    torch.manual_seed(0)
+    V = 13
+    model = model_class(registry, name)(vocab_size=V, hidden_size=16, num_layers=2, dropout=0.2)
+    model = model.double().eval()
+    tokens = torch.randint(0, V, (3, 9))
+    tokens[1, 5:] = -100  # padding ids are clamped, and never reach real positions
+    lengths = torch.tensor([9, 5, 9])
+    with torch.no_grad():
+        logits = model(tokens, lengths)
+        assert logits.shape == (3, 9, V)
+        state = model.initial_state(3, "cpu")
+        assert state.dtype == torch.float64
+        stepped = []
+        for t in range(9):
+            out, state = model.step(tokens[:, t], state)
+            stepped.append(out)
+        torch.testing.assert_close(torch.stack(stepped, 1), logits, rtol=1e-9, atol=1e-10)
+        alone = model(tokens[1:2, :5], lengths[1:2])
+        torch.testing.assert_close(logits[1, :5], alone[0], rtol=1e-9, atol=1e-10)
+        # beam search picks rows: the reordered state continues those rows exactly
+        index = torch.tensor([2, 2, 0])
+        picked, _ = model.step(tokens[index, 0], model.reorder_state(state, index))
+        direct, _ = model.step(tokens[:, 0], state)
+        torch.testing.assert_close(picked, direct[index])
+
+
+def test_typed_options_are_validated_like_built_in_ones(registry):
+    cls = model_class(registry, "mingru")
+    wired = frozenset({"input_size", "output_size"})
+
+    def check(options):
+        return validate_options(cls, options, where="model", source="r.yaml", wired=wired)
+
+    assert check({"hidden_size": 32, "dropout": 0})["dropout"] == 0.0
+    cases = {
+        "model.hidden_size: expected a positive integer, got 'big'": {"hidden_size": "big"},
+        "model.num_layers: expected a positive integer, got 0": {"num_layers": 0},
+        "model.dropout: expected a number between 0 and 1, got 1.5": {"dropout": 1.5},
+        "model.input_size: set automatically by the pipeline": {"input_size": 3},
+        "model.cell: unknown option": {"cell": "gru"},
+    }
+    for message, options in cases.items():
+        with pytest.raises(ConfigError, match=f"^r.yaml: {message}"):
+            check(options)
+
+
+# -- in pipelines and bundles -------------------------------------------------------------
+
+
+@pytest.fixture
+def melody_pipeline(registry, tmp_path) -> Pipeline:
+    recipe = tmp_path / "mingru_melody.yaml"
+    recipe.write_text(
+        textwrap.dedent(
+            """\
+            task: {name: melody}
+            features: {name: melody_events}
+            model: {name: mingru_lm, hidden_size: 16, num_layers: 2, dropout: 0.1}
+            decoder: {name: sample, temperature: 0.9}
+            seed: 0
+            """
+        )
+    )
+    return Pipeline.from_config(load_config(recipe), registry)
+
+
+def test_yaml_recipe_builds_trains_and_generates_with_the_plugin_model(melody_pipeline):
+    from seqpipe.decoders.melody import Request, generate_melodies
+
+    pipeline = melody_pipeline
+    assert type(pipeline.model).__name__ == "MinGRULM"
+    assert pipeline.model.head.out_features == pipeline.features.vocab_size  # wired
+    torch.manual_seed(0)
+    tokens = torch.randint(3, pipeline.features.vocab_size, (2, 12))
+    batch = {"tokens": tokens, "lengths": torch.tensor([12, 7]), "notes": torch.tensor([3, 2])}
+    loss, count = pipeline.task.loss(pipeline, batch)
+    loss.backward()
+    assert count == 11 + 6 and torch.isfinite(loss)
+    assert pipeline.model.embed.weight.grad.abs().sum() > 0
+    # the built-in sampler drives initial_state / step / reorder_state
+    melodies = generate_melodies(pipeline, Request(n=2, bars=2, seed=0))
+    assert len(melodies) == 2
+
+
+def test_speech_recipe_builds_a_ctc_model_from_the_plugin(registry, tmp_path):
+    recipe = tmp_path / "mingru_speech.yaml"
+    recipe.write_text(
+        "task: {name: speech}\n"
+        "features: {name: logmel, sample_rate: 8000, n_mels: 20}\n"
+        "model: {name: minlstm, hidden_size: 16, num_layers: 1, bidirectional: true}\n"
+        "decoder: {name: ctc_greedy}\n"
+    )
+    pipeline = Pipeline.from_config(load_config(recipe), registry).eval()
+    waves, lengths = torch.randn(2, 4000) * 0.1, torch.tensor([4000, 2500])
+    with torch.no_grad():
+        feats, feat_lengths = pipeline.features(waves, lengths)
+        logits, out_lengths = pipeline.model(feats, feat_lengths)
+    assert logits.shape == (2, feats.shape[1], len(pipeline.task.vocab))
+    assert torch.equal(torch.as_tensor(out_lengths), torch.as_tensor(feat_lengths))
+
+
+def test_bundle_names_the_package_to_install_where_the_plugin_is_missing(melody_pipeline, tmp_path):
+    path = melody_pipeline.save(tmp_path / "tune.safetensors")
+    meta = read_bundle_metadata(path)
+    assert meta["components"]["model"] == {
+        "name": "mingru_lm",
+        "plugin": "minrnn",
+        "package": "seqpipe-minrnn",
+    }
+    # with the plugin: the bundle loads and computes what the saved pipeline did
+    loaded = Pipeline.load(path)
+    tokens = torch.randint(3, 20, (1, 10))
+    with torch.no_grad():
+        torch.testing.assert_close(
+            loaded.model(tokens, torch.tensor([10])),
+            melody_pipeline.eval().model(tokens, torch.tensor([10])),
+        )
+    # without it (not on the path, and disallowed in case it is installed here too)
+    code = "import sys; from seqpipe.pipeline import Pipeline; Pipeline.load(sys.argv[1])"
+    result = run_python(["-c", code, str(path)], None, "")
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("seqpipe.errors.SeqpipeError: ")
+    assert "model 'mingru_lm' from the plugin package 'seqpipe-minrnn'" in last
+    assert "pip install seqpipe-minrnn" in last
+
+
+def test_benchmark_script_runs(plugin_site):
+    script = PLUGIN_SRC / "benchmark.py"
+    args = [str(script), "--length", "40", "--batch", "2", "--hidden", "8", "--repeats", "1"]
+    result = run_python(args, plugin_site, None)
+    assert result.returncode == 0, result.stderr
+    assert "minGRU, parallel scan" in result.stdout and "nn.GRU (fused)" in result.stdout

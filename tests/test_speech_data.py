@@ -1,0 +1,136 @@
+"""Text normalisation, vocabulary, manifests (files, FSDD names, hold-out, CLI), corpus and TTS."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from seqpipe.data.manifest import read_manifest, scan_directory, split_speakers, write_manifest
+from seqpipe.errors import SeqpipeError
+from seqpipe.text import VOCAB, decode, encode, normalize
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("Hello, World!", "hello world"),
+        ("I have 21 apples.", "i have twenty one apples"),
+        ("Call 0123 now", "call zero one two three now"),
+        ("It's 100% \"quoted\"", "it's one hundred percent quoted"),
+        ("Café  au   lait", "cafe au lait"),
+        ("4 1 1 7", "four one one seven"),
+        ("1999", "one thousand nine hundred ninety nine"),
+    ],
+)
+def test_normalize(raw, expected):
+    assert normalize(raw) == expected
+    assert normalize(expected) == expected  # idempotent: training and scoring agree
+
+
+def test_vocabulary_round_trip_with_blank_at_zero():
+    assert VOCAB[0] == "<b>" and " " in VOCAB and "'" in VOCAB
+    ids = encode("Don't panic, 42!")
+    assert 0 not in ids
+    assert decode(ids) == "don't panic forty two"
+
+
+def write_wav(path, seconds=0.3, rate=8000):
+    sf.write(str(path), np.zeros(int(seconds * rate), np.float32), rate)
+
+
+def test_manifest_paths_are_relative_to_the_manifest(tmp_path):
+    audio = tmp_path / "audio" / "a.wav"
+    audio.parent.mkdir()
+    write_wav(audio)
+    manifest = tmp_path / "lists" / "m.jsonl"
+    write_manifest(manifest, [{"audio": str(audio), "text": "hi", "duration": 0.3}])
+    stored = json.loads(manifest.read_text())
+    assert stored["audio"] == "../audio/a.wav"
+    moved = tmp_path / "moved"
+    shutil.copytree(tmp_path / "audio", moved / "audio")
+    shutil.copytree(tmp_path / "lists", moved / "lists")
+    (entry,) = read_manifest(moved / "lists" / "m.jsonl")
+    assert entry["audio"] == str(moved / "lists" / "../audio/a.wav")
+    assert sf.info(entry["audio"]).frames == 2400
+
+
+def test_bad_manifest_lines_name_file_and_line(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"audio": "a.wav", "text": "x"}\n{oops\n')
+    with pytest.raises(SeqpipeError, match=r"m.jsonl:2: invalid JSON"):
+        read_manifest(path)
+    path.write_text('{"audio": "a.wav"}\n')
+    with pytest.raises(SeqpipeError, match=r"m.jsonl:1: expected an object with 'audio' and 'text'"):
+        read_manifest(path)
+
+
+def test_scan_pairs_and_fsdd_names_and_hold_out(tmp_path):
+    write_wav(tmp_path / "x.wav", 0.5)
+    (tmp_path / "x.txt").write_text("Hello  there\n")
+    write_wav(tmp_path / "no_transcript.wav")
+    sub = tmp_path / "fsdd"
+    sub.mkdir()
+    for name in ("7_jackson_3", "0_theo_12", "3_theo_1"):
+        write_wav(sub / f"{name}.wav")
+    entries = scan_directory(tmp_path)
+    texts = {e["text"]: e for e in entries}
+    assert set(texts) == {"Hello there", "seven", "zero", "three"}
+    assert texts["Hello there"]["duration"] == 0.5 and "speaker" not in texts["Hello there"]
+    kept, held = split_speakers(entries, ["theo"])
+    assert sorted(e["text"] for e in held) == ["three", "zero"]
+    assert len(kept) == 2
+
+
+def test_data_manifest_command(tmp_path):
+    from seqpipe.cli.data_manifest import manifest
+
+    for name in ("1_george_0", "2_george_1", "5_theo_0"):
+        write_wav(tmp_path / f"{name}.wav")
+    out = tmp_path / "out" / "train.jsonl"
+    result = CliRunner().invoke(manifest, [str(tmp_path), "-o", str(out), "--hold-out", "theo"])
+    assert result.exit_code == 0, result.output
+    assert [e["text"] for e in read_manifest(out)] == ["one", "two"]
+    assert [e["text"] for e in read_manifest(tmp_path / "out" / "train.heldout.jsonl")] == ["five"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(manifest, [str(empty), "-o", str(out)])
+    assert result.exit_code != 0 and "no audio with a transcript" in result.output
+
+
+def test_sentence_corpus_normalises_and_filters(tmp_path):
+    from seqpipe.data.synth import sentence_corpus
+
+    (tmp_path / "prose").write_text(
+        "The cat sat on 2 mats. Short. The cat sat on 2 mats.\n%\n"
+        "print(x[0]) = {y};\n%\nWhat a lovely day it is!\n"
+    )
+    assert sentence_corpus([str(tmp_path / "prose")]) == [
+        "the cat sat on two mats",
+        "what a lovely day it is",
+    ]
+
+
+def test_digit_strings_are_words_from_the_digit_vocabulary():
+    from seqpipe.data.synth import digit_strings
+    from seqpipe.text import ONES
+
+    strings = digit_strings(50, seed=1, min_len=2, max_len=4)
+    assert strings == digit_strings(50, seed=1, min_len=2, max_len=4)  # deterministic
+    assert all(2 <= len(s.split()) <= 4 and set(s.split()) <= set(ONES) for s in strings)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_render_writes_wavs_and_manifest_entries(tmp_path):
+    from seqpipe.data.synth import Voice, render, tts_jobs
+
+    jobs = tts_jobs(["four one", "seven"], [Voice("espeak-ng", "en-us+m3")], "t", seed=0)
+    entries = render(jobs, tmp_path, 8000, workers=1)
+    assert [e["text"] for e in entries] == ["four one", "seven"]
+    for e in entries:
+        info = sf.info(e["audio"])
+        assert info.samplerate == 8000 and 0.2 < info.duration < 3 and e["speaker"] == "espeak-ng:en-us+m3"

@@ -1,0 +1,161 @@
+"""Acoustic models and the speech task: padding invariance, shapes, losses, bundles, overfitting."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from seqpipe.models.acoustic import CTCRNN, LAS
+from seqpipe.pipeline import Pipeline
+from seqpipe.text import VOCAB, encode
+
+
+def padded_batch(lengths=(40, 31, 17), size=20):
+    torch.manual_seed(0)
+    x = torch.randn(len(lengths), max(lengths), size)
+    lengths = torch.tensor(lengths)
+    for b, n in enumerate(lengths):
+        x[b, n:] = 0  # features zero their padding
+    return x, lengths
+
+
+@pytest.mark.parametrize("cell,subsample", [("gru", 4), ("lstm", 2)])
+def test_ctc_rnn_shapes_and_padding_invariance(cell, subsample):
+    model = CTCRNN(20, len(VOCAB), cell=cell, hidden_size=16, num_layers=2, channels=4, subsample=subsample).eval()
+    x, lengths = padded_batch()
+    logits, out_lengths = model(x, lengths)
+    expected = [-(-int(n) // subsample) for n in lengths]  # ceil
+    assert out_lengths.tolist() == expected and logits.shape == (3, max(expected), len(VOCAB))
+    for b in range(3):
+        alone, n = model(x[b : b + 1, : lengths[b]], lengths[b : b + 1])
+        torch.testing.assert_close(logits[b, : n[0]], alone[0], atol=1e-5, rtol=1e-4)
+
+
+def test_las_padding_invariance_for_attention_and_ctc():
+    model = LAS(20, len(VOCAB), hidden_size=16, num_layers=3, embedding_size=8, decoder_hidden_size=16).eval()
+    x, lengths = padded_batch()
+    targets = torch.randint(1, len(VOCAB), (3, 6))
+    logits = model(x, lengths, targets)
+    ctc, ctc_lengths = model(x, lengths)
+    assert logits.shape == (3, 6, len(VOCAB))
+    assert ctc_lengths.tolist() == [10, 8, 5]  # two pyramid layers halve time twice (ceil)
+    for b in range(3):
+        one = slice(b, b + 1)
+        alone = model(x[one, : lengths[b]], lengths[one], targets[one])
+        torch.testing.assert_close(logits[b], alone[0], atol=1e-5, rtol=1e-4)
+        alone_ctc, n = model(x[one, : lengths[b]], lengths[one])
+        torch.testing.assert_close(ctc[b, : n[0]], alone_ctc[0], atol=1e-5, rtol=1e-4)
+
+
+def test_las_decode_step_matches_teacher_forcing():
+    model = LAS(20, len(VOCAB), hidden_size=16, num_layers=2, decoder_hidden_size=16).eval()
+    x, lengths = padded_batch()
+    targets = torch.randint(1, len(VOCAB), (3, 4))
+    logits = model(x, lengths, targets)
+    state = model.encode(x, lengths)
+    token = torch.full((3,), model.sos_id)
+    for u in range(4):
+        step, state = model.decode_step(token, state)
+        torch.testing.assert_close(step, logits[:, u], atol=1e-5, rtol=1e-4)
+        token = targets[:, u]
+
+
+def tiny_config(model: dict, **features) -> dict:
+    return {
+        "task": {"name": "speech"},
+        "features": {"name": "logmel", "sample_rate": 8000, "n_mels": 16, **features},
+        "model": model,
+    }
+
+
+def speech_batch(tmp_path, texts=("one two", "three")):
+    from seqpipe.data.manifest import write_manifest
+
+    rng = np.random.default_rng(0)
+    entries = []
+    for i, text in enumerate(texts):
+        path = tmp_path / f"u{i}.wav"
+        sf.write(str(path), (0.1 * rng.standard_normal(4000 + 2000 * i)).astype(np.float32), 8000)
+        entries.append({"audio": str(path), "text": text, "duration": (4000 + 2000 * i) / 8000})
+    write_manifest(tmp_path / "m.jsonl", entries)
+    return entries
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"name": "ctc_rnn", "hidden_size": 16, "num_layers": 1, "channels": 4},
+        {"name": "las", "hidden_size": 16, "num_layers": 2, "decoder_hidden_size": 16},
+    ],
+)
+def test_speech_task_loss_evaluate_and_bundle(tmp_path, model):
+    pipeline = Pipeline.from_config(tiny_config(model, normalize="global"))
+    task = pipeline.task
+    data = task.load_data(str(tmp_path / "m.jsonl") if speech_batch(tmp_path) else None, train=True)
+    assert [e["text"] for e in data] == ["one two", "three"] and task.length(data[1]) == 75
+    batch = task.collate(data)
+    assert batch["waves"].shape == (2, 6000) and batch["lengths"].tolist() == [4000, 6000]
+    assert batch["targets"][0, : batch["target_lengths"][0]].tolist() == encode("one two")
+    pipeline.train()
+    loss, n = task.loss(pipeline, batch)
+    loss.backward()
+    assert n == 2 and torch.isfinite(loss) and loss > 0
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in pipeline.model.parameters())
+    pipeline.eval()
+    metrics = task.evaluate(pipeline, [batch])
+    assert set(metrics) >= {"wer", "cer", "loss"} and 0 <= metrics["cer"]
+    path = pipeline.save(tmp_path / "b.safetensors")
+    loaded = Pipeline.load(path)
+    assert loaded.bundle_metadata["info"]["sample_rate"] == 8000
+    assert loaded.bundle_metadata["info"]["vocabulary"] == VOCAB
+    assert float(loaded.features.norm.count) == float(pipeline.features.norm.count) > 0
+    torch.testing.assert_close(task.evaluate(loaded, [batch])["loss"], metrics["loss"])
+
+
+def test_load_data_drops_empty_and_too_long_utterances_in_training_only(tmp_path):
+    pipeline = Pipeline.from_config(tiny_config({"name": "ctc_rnn", "hidden_size": 8, "num_layers": 1}))
+    speech_batch(tmp_path, texts=("ok", "!!!", "fine"))
+    lines = (tmp_path / "m.jsonl").read_text().splitlines()
+    assert len(pipeline.task.load_data(str(tmp_path / "m.jsonl"), train=True)) == 2
+    assert len(pipeline.task.load_data(str(tmp_path / "m.jsonl"), train=False)) == len(lines)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_tiny_ctc_model_overfits_two_espeak_utterances():
+    from seqpipe.audio import to_mono_rate
+    from seqpipe.data.synth import Voice, synthesize
+
+    torch.manual_seed(0)
+    pipeline = Pipeline.from_config(
+        tiny_config({"name": "ctc_rnn", "hidden_size": 32, "num_layers": 1, "channels": 4,
+                     "subsample": 2, "dropout": 0.0})  # fmt: skip
+    )
+    texts = ["yes", "no"]
+    waves = [torch.from_numpy(to_mono_rate(*synthesize(t, Voice("espeak-ng", "en-us")), 8000)) for t in texts]
+    batch = {
+        "waves": torch.nn.utils.rnn.pad_sequence(waves, batch_first=True),
+        "lengths": torch.tensor([len(w) for w in waves]),
+        "targets": torch.nn.utils.rnn.pad_sequence(
+            [torch.tensor(encode(t)) for t in texts], batch_first=True, padding_value=-1
+        ),
+        "target_lengths": torch.tensor([len(encode(t)) for t in texts]),
+    }
+    optimizer = torch.optim.Adam(pipeline.parameters(), lr=2e-2)
+    first = None
+    for step in range(300):
+        pipeline.train()
+        loss, _ = pipeline.task.loss(pipeline, batch)
+        first = first if first is not None else float(loss)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % 10 == 9:
+            pipeline.eval()
+            metrics = pipeline.task.evaluate(pipeline, [batch])
+            if metrics["wer"] == 0:
+                break
+    assert metrics["wer"] == 0 and metrics["loss"] < first / 5
