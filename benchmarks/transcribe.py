@@ -75,11 +75,11 @@ def models() -> list[tuple[str, str]]:
     return [("en-small-sized stand-in (untrained ctc_rnn)", str(path))]
 
 
-def rtf(model: str, wav: Path, batch_size: int, device: str) -> float:
+def rtf(model: str, wav: Path, batch_size: int, device: str, threads: int) -> float:
     from seqpipe.audio import audio_duration
     from seqpipe.transcribe import Transcriber, expand_inputs
 
-    t = Transcriber(model, device=device, batch_size=batch_size)
+    t = Transcriber(model, device=device, batch_size=batch_size, threads=threads)
     list(t.run(expand_inputs([str(wav)])))  # warm-up (first-call allocations)
     start = time.perf_counter()
     list(t.run(expand_inputs([str(wav)])))
@@ -93,7 +93,7 @@ def peak_memory(model: str, minutes: float, device: str, batch_size: int) -> dic
         write_long(wav, minutes)
         code = (
             "import sys, time, resource; from seqpipe.transcribe import Transcriber, expand_inputs;"
-            f"t = Transcriber({model!r}, device={device!r}, batch_size={batch_size});"
+            f"t = Transcriber({model!r}, device={device!r}, batch_size={batch_size}, threads=1);"
             "s = time.perf_counter(); r = list(t.run(expand_inputs([sys.argv[1]])));"
             "print(time.perf_counter() - s, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(r[0].transcript.segments))"
         )
@@ -157,8 +157,9 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    default_threads = torch.get_num_threads()
     results = {
-        "threads": torch.get_num_threads(),
+        "threads": default_threads,
         "cpus": os.cpu_count(),
         "rtf": [],
         "memory": [],
@@ -172,12 +173,17 @@ def main() -> None:
         chosen = [(m, m) for m in args.model] if args.model else models()
         for label, model in chosen:
             for device in devices:
-                for batch in (1, args.batch_size):
-                    value = rtf(model, wav, batch, device)
-                    results["rtf"].append(
-                        {"model": label, "device": device, "batch": batch, "rtf": round(value, 4)}
-                    )
-                    print(f"RTF  {label:45s} {device:5s} batch {batch:3d}: {value:.4f}", flush=True)
+                for threads in sorted({1, default_threads}) if device == "cpu" else [1]:
+                    for batch in (1, args.batch_size):
+                        value = rtf(model, wav, batch, device, threads)
+                        row = {"model": label, "device": device, "threads": threads, "batch": batch}
+                        results["rtf"].append({**row, "rtf": round(value, 4)})
+                        print(
+                            f"RTF  {label} {device} threads {threads} batch {batch}: {value:.4f}",
+                            flush=True,
+                        )
+            if args.long_minutes <= 0:
+                continue
             mem = peak_memory(model, args.long_minutes, devices[-1], args.batch_size)
             results["memory"].append({"model": label, "device": devices[-1], **mem})
             print(f"MEM  {label:45s} {mem}", flush=True)

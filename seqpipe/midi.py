@@ -169,7 +169,9 @@ def to_pretty_midi(melody: Melody, program: int = 0, velocity: int = 90):
     if melody.key:
         from seqpipe.theory import key_to_midi_number
 
-        pm.key_signature_changes.append(pretty_midi.KeySignature(key_to_midi_number(melody.key), 0.0))
+        pm.key_signature_changes.append(
+            pretty_midi.KeySignature(key_to_midi_number(melody.key), 0.0)
+        )
     inst = pretty_midi.Instrument(program=program, name=melody.name or "melody")
     for n in melody.notes:
         inst.notes.append(

@@ -47,7 +47,9 @@ def render_wav(
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         if done.returncode != 0 or not Path(tmp).stat().st_size:
             message = (done.stderr or done.stdout).strip().splitlines()
-            raise SeqpipeError(f"{wav_path}: FluidSynth failed: {message[-1] if message else done.returncode}")
+            raise SeqpipeError(
+                f"{wav_path}: FluidSynth failed: {message[-1] if message else done.returncode}"
+            )
         trim_wav(tmp, midi_end(midi_path) + tail)
 
     return atomic_write(Path(wav_path), write)
@@ -79,11 +81,13 @@ def plot_piano_roll(melodies: list[Melody], path: str | os.PathLike, title: str 
         len(melodies), 1, figsize=(12, 2.2 * len(melodies) + 0.6), squeeze=False
     )
     names = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
-    for ax, melody in zip(axes[:, 0], melodies):
+    for ax, melody in zip(axes[:, 0], melodies, strict=False):
         bar = melody.ticks_per_bar
         for n in melody.notes:
             ax.add_patch(
-                plt.Rectangle((n.start / bar, n.pitch - 0.4), n.duration / bar, 0.8, color="tab:blue")
+                plt.Rectangle(
+                    (n.start / bar, n.pitch - 0.4), n.duration / bar, 0.8, color="tab:blue"
+                )
             )
         pitches = [n.pitch for n in melody.notes] or [60]
         low, high = min(pitches) - 2, max(pitches) + 2

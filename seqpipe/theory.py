@@ -85,7 +85,9 @@ def parse_note_name(text: str) -> int:
     else:
         match = re.fullmatch(r"([A-Ga-g])([#b]*)(-?\d+)", text)
         if match is None:
-            raise SeqpipeError(f"invalid note {text!r} (expected a name like C4, F#5, Bb3 or 0-127)")
+            raise SeqpipeError(
+                f"invalid note {text!r} (expected a name like C4, F#5, Bb3 or 0-127)"
+            )
         letter, acc, octave = match.groups()
         number = 12 * (int(octave) + 1) + PITCH_CLASSES[letter.lower()]
         number += acc.count("#") - acc.count("b")
@@ -100,7 +102,9 @@ def estimate_key(pitches: Iterable[int], weights: Iterable[float] | None = None)
 
     pitches = list(pitches)
     hist = np.zeros(12)
-    for p, w in zip(pitches, weights if weights is not None else [1.0] * len(pitches)):
+    for p, w in zip(
+        pitches, weights if weights is not None else [1.0] * len(pitches), strict=False
+    ):
         hist[p % 12] += w
     best, best_r = "C major", -2.0
     for mode, profile in (("major", _KK_MAJOR), ("minor", _KK_MINOR)):

@@ -36,6 +36,7 @@ AUDIO_EXTENSIONS = {
     ".caf",
 }
 STDIN = "-"
+MIN_SECONDS = 0.2
 
 
 @dataclass
@@ -67,6 +68,8 @@ def expand_inputs(paths: Iterable[str]) -> list[Input]:
                 p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
             )
             found += [Input(str(p), str(p.relative_to(path).with_suffix(""))) for p in files]
+            if not files:
+                found.append(Input(raw, path.name, error="no audio files in this directory"))
         elif path.exists():
             found.append(Input(str(path), path.stem))
         elif glob.has_magic(raw):
@@ -103,13 +106,18 @@ class Transcriber:
         lm_weight: float | None = None,
         vad: VADOptions | None = None,
         pipeline=None,
+        threads: int | None = None,
     ):
+        """``threads`` sets torch's CPU threads (None leaves them as they are)."""
         from seqpipe.device import pick_device
+
+        if threads:
+            torch.set_num_threads(threads)
 
         self.device = pick_device(device) if pipeline is None else pipeline.device
         self.pipeline = pipeline if pipeline is not None else load_bundle(model, self.device)
         self.pipeline.eval()
-        self.model_name = model
+        self.model_name = model if pipeline is None else str(pipeline.config.get("name", ""))
         self.batch_size = batch_size
         self.vad = vad or VADOptions()
         features = self.pipeline.features
@@ -154,11 +162,13 @@ class Transcriber:
         next_out = 0
         window: list[tuple[int, Chunk]] = []
         max_window = self.batch_size * 4
+        # a window holds about one batch of the longest chunks, or many short ones
+        max_seconds = max(300.0, self.batch_size * self.vad.max_seconds)
         window_seconds = 0.0
         stream = self._chunk_stream(inputs, failed)
         exhausted = False
         while not exhausted or window:
-            while not exhausted and len(window) < max_window and window_seconds < 900:
+            while not exhausted and len(window) < max_window and window_seconds < max_seconds:
                 item = next(stream, None)
                 if item is None:
                     exhausted = True
@@ -198,7 +208,9 @@ class Transcriber:
     def _decode(self, batch: list[Chunk]) -> list[Segment]:
         from seqpipe.alignment import word_timings
 
-        lengths = torch.tensor([len(c.samples) for c in batch])
+        # a blip shorter than one analysis window is zero-padded to MIN_SECONDS
+        shortest = int(MIN_SECONDS * self.sample_rate)
+        lengths = torch.tensor([max(shortest, len(c.samples)) for c in batch])
         waves = torch.zeros(len(batch), int(lengths.max()))
         for row, c in enumerate(batch):
             waves[row, : len(c.samples)] = torch.from_numpy(c.samples)

@@ -94,3 +94,15 @@ def test_decode_batch_returns_posteriors_and_frame_ratio():
     assert out.frame_ratio == 2.0
     assert out.log_probs.shape == (2, 4, len(VOCAB))
     assert out.lengths.tolist() == [4, 3]
+
+
+def test_lexicon_words_win_over_the_frame_path(tmp_path):
+    # one 'e' region, no blank between two e's: greedy hears "thre"; the lexicon knows
+    # only "three", and the hypothesis' tokens spell it out again (for forced alignment)
+    lexicon = tmp_path / "digits.lexicon"
+    lexicon.write_text("three\tt h r e e\none\to n e\n")
+    lp = posteriors("_tt_hh_rr_eeee__")
+    assert CTCGreedy(VOCAB, 0)(lp)[0].text == "thre"
+    hyp = CTCBeam(VOCAB, 0, beam_size=8, lexicon=str(lexicon))(lp)[0]
+    assert hyp.text == "three"
+    assert "".join(VOCAB[t] for t in hyp.tokens) == "three"

@@ -58,6 +58,7 @@ def register_models(register):
 )
 
 
+@pytest.mark.slow  # subprocesses: each pays torch's import
 def test_evaluate_prints_hand_counted_wer(tmp_path, plugin_site):
     make_installed_plugin(plugin_site, "seqpipe-oracle", "seqpipe_oracle", PLUGIN)
     rate = 16000

@@ -40,16 +40,16 @@ event_notes = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(grid_notes)
 def test_grid_round_trip_keeps_notes_on_the_16th_grid(items):
     notes = build(items, GRID.step_ticks)
     tokens = GRID.encode(Melody(notes))
     assert GRID.decode(tokens).notes == notes
-    assert all(GRID.grammar[a, b] for a, b in zip(tokens, tokens[1:]))
+    assert all(GRID.grammar[a, b] for a, b in zip(tokens, tokens[1:], strict=False))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(event_notes)
 def test_event_round_trip_keeps_triplets_and_odd_durations(items):
     notes, time = [], 0
@@ -59,7 +59,7 @@ def test_event_round_trip_keeps_triplets_and_odd_durations(items):
         time += duration
     tokens = EVENTS.encode(Melody(notes))
     assert EVENTS.decode(tokens).notes == notes
-    assert all(EVENTS.grammar[a, b] for a, b in zip(tokens, tokens[1:]))
+    assert all(EVENTS.grammar[a, b] for a, b in zip(tokens, tokens[1:], strict=False))
 
 
 def test_grid_rounds_triplets_but_events_keep_them():

@@ -7,13 +7,25 @@ import mido
 import pretty_midi
 import pytest
 import torch
+from click.testing import CliRunner
 
 from conftest import run_seqpipe
+from seqpipe.cli import build_cli
 from seqpipe.decoders.melody import Request, generate_melodies, parse_primer
 from seqpipe.decoders.sampling import BeamSearch, Sampler, filter_logits
 from seqpipe.errors import SeqpipeError
 from seqpipe.pipeline import Pipeline
 from seqpipe.theory import scale_pitch_classes
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: extra intra-op threads only fight the other test processes for the CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 
 TINY = {
     "task": {"name": "melody", "sample_melodies": 0},
@@ -54,7 +66,9 @@ def test_same_seed_gives_identical_valid_monophonic_files(bundle, tmp_path):
         pm = pretty_midi.PrettyMIDI(str(a))
         assert len(pm.instruments) == 1
         notes = sorted(pm.instruments[0].notes, key=lambda n: n.start)
-        assert notes and all(x.end <= y.start + 1e-6 for x, y in zip(notes, notes[1:]))
+        assert notes and all(
+            x.end <= y.start + 1e-6 for x, y in zip(notes, notes[1:], strict=False)
+        )
         assert pm.get_end_time() == pytest.approx(seconds(4), abs=1e-3)
     assert not (tmp_path / "a" / "x.mid").exists()
 
@@ -69,24 +83,26 @@ def test_same_seed_gives_identical_valid_monophonic_files(bundle, tmp_path):
     ],
 )
 def test_bad_requests_fail_with_one_line(bundle, tmp_path, args, message):
-    result = run_seqpipe("generate", "-m", bundle, "-o", str(tmp_path / "y.mid"), *args)
-    assert result.returncode != 0
+    result = CliRunner().invoke(
+        build_cli(), ["generate", "-m", bundle, "-o", str(tmp_path / "y.mid"), *args]
+    )
+    assert result.exit_code != 0
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "y.mid").exists()
 
 
 @pytest.mark.skipif(
-    shutil.which("fluidsynth") is None
-    or not Path("/usr/share/sounds/sf2/FluidR3_GM.sf2").exists(),
+    shutil.which("fluidsynth") is None or not Path("/usr/share/sounds/sf2/FluidR3_GM.sf2").exists(),
     reason="FluidSynth or the FluidR3 GM soundfont is not installed",
 )
 def test_render_writes_wav_of_matching_duration_and_plot(bundle, tmp_path):
     import soundfile
 
-    result = run_seqpipe("generate", "-m", bundle, "-o", str(tmp_path / "t.mid"), "--seed", "2",
-                         "--bars", "2", "--meter", "3/4", "--tempo", "90",
-                         "--render", str(tmp_path / "t.wav"), "--plot", str(tmp_path / "t.png"))  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    args = ["generate", "-m", bundle, "-o", str(tmp_path / "t.mid"), "--seed", "2", "--bars", "2",
+            "--meter", "3/4", "--tempo", "90", "--render", str(tmp_path / "t.wav"),
+            "--plot", str(tmp_path / "t.png")]  # fmt: skip
+    result = CliRunner().invoke(build_cli(), args)
+    assert result.exit_code == 0, result.output
     length = pretty_midi.PrettyMIDI(str(tmp_path / "t.mid")).get_end_time()
     assert length == pytest.approx(seconds(2, (3, 4), 90.0), abs=1e-3)
     assert soundfile.info(str(tmp_path / "t.wav")).duration == pytest.approx(length + 0.5, abs=0.1)
@@ -103,7 +119,8 @@ def test_key_meter_scale_and_primer_are_respected(pipeline):
     scale = scale_pitch_classes("D major")
     for m in melodies:
         assert (m.key, m.time_signature, m.tempo) == ("D major", (6, 8), 100.0)
-        assert m.notes[:3] == primer
+        assert m.notes[:2] == primer[:2]  # the last primer note may be held longer
+        assert (m.notes[2].pitch, m.notes[2].start) == (primer[2].pitch, primer[2].start)
         assert all(n.pitch % 12 in scale for n in m.notes)
         assert m.end == 3 * m.ticks_per_bar
 

@@ -13,6 +13,15 @@ from seqpipe.pipeline import Pipeline
 from seqpipe.tasks.melody_metrics import NgramIndex, similarity
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: extra intra-op threads only fight the other test processes for the CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def scale_tune(start: int, n: int = 24) -> Melody:
     """Up and down a D major scale in 8th notes, from a different degree each time."""
     steps = [0, 2, 4, 5, 7, 9, 11, 12]
@@ -32,7 +41,13 @@ def make_pipeline(corpus, **task):
     torch.manual_seed(0)
     return Pipeline.from_config(
         {
-            "task": {"name": "melody", "transpose": 0, "sample_melodies": 6, "sample_bars": 2, **task},
+            "task": {
+                "name": "melody",
+                "transpose": 0,
+                "sample_melodies": 6,
+                "sample_bars": 2,
+                **task,
+            },
             "features": {"name": "melody_events"},
             "model": {"name": "rnn_lm", "embedding_size": 16, "hidden_size": 32, "num_layers": 1},
             "decoder": {"name": "sample"},
@@ -73,7 +88,7 @@ def test_training_steps_lower_the_loss_and_evaluate_reports_baseline_and_samples
         loss.backward()
         optimiser.step()
     assert count == sum(int(n) - 1 for n in batch["lengths"])
-    assert float(loss) < 0.5 * first
+    assert loss.item() < 0.5 * first
     pipeline.eval()
     valid = task.collate(task.load_data(corpus / "valid.jsonl", train=False))
     metrics = task.evaluate(pipeline, [valid])

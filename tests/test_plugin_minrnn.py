@@ -149,6 +149,17 @@ def test_parallel_scan_equals_sequential_recurrence(registry, with_h0, gate_scal
     torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-12)
 
 
+def test_float32_scan_stays_accurate_when_gates_close(registry):
+    """Gates near 0 make a block's values span more than float32's exp can hold."""
+    scan = plugin_module(registry, "scan")
+    gen = torch.Generator().manual_seed(0)
+    a = torch.sigmoid(12 * torch.randn(3, 70, 5, generator=gen, dtype=torch.float64))
+    b = torch.rand(3, 70, 5, generator=gen, dtype=torch.float64) + 0.01
+    expected = sequential(a, b, None)
+    got = scan.parallel_scan_log(a.float().log(), b.float().log())
+    torch.testing.assert_close(got.double(), expected, rtol=2e-4, atol=0)
+
+
 @pytest.mark.parametrize("spread", [1.0, 200.0], ids=["blockwise", "fallback"])
 def test_blockwise_logcumsumexp_matches_torch_with_gradients(registry, spread):
     scan = plugin_module(registry, "scan")
@@ -236,6 +247,16 @@ def test_frame_model_padding_does_not_leak(registry, name, bidirectional):
         for i, n in enumerate(lengths.tolist()):
             alone, _ = model(x[i : i + 1, :n], lengths[i : i + 1])
             torch.testing.assert_close(y[i, :n], alone[0], rtol=1e-9, atol=1e-10)
+
+
+def test_frame_model_rejects_lengths_that_do_not_fit_the_batch(registry):
+    from seqpipe.errors import SeqpipeError
+
+    model = model_class(registry, "mingru")(input_size=2, output_size=3, hidden_size=4)
+    x = torch.zeros(2, 5, 2)
+    for bad in ([5, 6], [0, 3], [5]):
+        with pytest.raises(SeqpipeError, match=r"^mingru: lengths must be 2 values in \[1, 5\]"):
+            model(x, torch.tensor(bad))
 
 
 @pytest.mark.parametrize("name", ["mingru_lm", "minlstm_lm"])

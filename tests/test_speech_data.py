@@ -21,7 +21,7 @@ from seqpipe.text import VOCAB, decode, encode, normalize
         ("Hello, World!", "hello world"),
         ("I have 21 apples.", "i have twenty one apples"),
         ("Call 0123 now", "call zero one two three now"),
-        ("It's 100% \"quoted\"", "it's one hundred percent quoted"),
+        ('It\'s 100% "quoted"', "it's one hundred percent quoted"),
         ("Café  au   lait", "cafe au lait"),
         ("4 1 1 7", "four one one seven"),
         ("1999", "one thousand nine hundred ninety nine"),
@@ -65,7 +65,9 @@ def test_bad_manifest_lines_name_file_and_line(tmp_path):
     with pytest.raises(SeqpipeError, match=r"m.jsonl:2: invalid JSON"):
         read_manifest(path)
     path.write_text('{"audio": "a.wav"}\n')
-    with pytest.raises(SeqpipeError, match=r"m.jsonl:1: expected an object with 'audio' and 'text'"):
+    with pytest.raises(
+        SeqpipeError, match=r"m.jsonl:1: expected an object with 'audio' and 'text'"
+    ):
         read_manifest(path)
 
 
@@ -133,4 +135,8 @@ def test_render_writes_wavs_and_manifest_entries(tmp_path):
     assert [e["text"] for e in entries] == ["four one", "seven"]
     for e in entries:
         info = sf.info(e["audio"])
-        assert info.samplerate == 8000 and 0.2 < info.duration < 3 and e["speaker"] == "espeak-ng:en-us+m3"
+        assert (
+            info.samplerate == 8000
+            and 0.2 < info.duration < 3
+            and e["speaker"] == "espeak-ng:en-us+m3"
+        )

@@ -15,6 +15,15 @@ from seqpipe.features.mfcc import MFCC
 from seqpipe.features.specaugment import SpecAugment
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors: extra threads only contend with each other on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tone(freq: float, seconds: float, rate: int) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
@@ -103,7 +112,9 @@ def test_feature_modules_augment_only_in_training():
     features.train()
     torch.manual_seed(0)
     c, _ = features(waves, lengths)
-    assert c.shape[2] == 20 and not torch.equal(c[:, : a.shape[1]] if c.shape[1] >= a.shape[1] else c, a[:, : c.shape[1]])
+    assert c.shape[2] == 20 and not torch.equal(
+        c[:, : a.shape[1]] if c.shape[1] >= a.shape[1] else c, a[:, : c.shape[1]]
+    )
 
 
 @pytest.mark.parametrize("fmt", ["mp3", "flac", "ogg"])
@@ -133,6 +144,7 @@ def test_load_audio_rejects_corrupt_and_empty_files(tmp_path):
         load_audio(empty, 16000)
 
 
+@pytest.mark.slow
 def test_chroma_and_pyin_find_the_pitch_of_a_tone():
     from seqpipe.features.music import CQT, PYIN, Chroma
 

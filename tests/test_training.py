@@ -190,7 +190,8 @@ def test_refuses_to_overwrite_a_run_without_resume(tones, tmp_path):
 
 
 def test_checkpoint_loads_with_weights_only(tones, tmp_path):
-    fit(tiny_config(tones, "train.epochs=1", "train.schedule=plateau"), tmp_path)
+    config = tiny_config(tones, "train.epochs=1", "train.schedule=plateau", "train.num_workers=1")
+    fit(config, tmp_path)  # with a DataLoader worker process, as on a GPU machine
     path = ckpt.list_checkpoints(tmp_path)[-1]
     state = torch.load(path, weights_only=True)  # plain tensors and containers only
     assert state["position"]["epoch"] == 1 and state["position"]["batch"] == 0
@@ -213,6 +214,10 @@ class Sum(Task):
     def collate(self, examples):
         x = torch.stack(examples)[..., None]
         return {"x": x, "y": x.cumsum(1), "lengths": torch.full((len(examples),), x.shape[1])}
+
+    def loss(self, pipeline, batch):
+        out, _ = pipeline.model(batch["x"])
+        return nn.functional.mse_loss(pipeline.model.head(out), batch["y"]), len(batch["x"])
 
     def chunks(self, batch, size):
         return [
@@ -306,3 +311,37 @@ def test_tiny_recipe_trains_end_to_end(tmp_path):
     result = runner.invoke(cli, ["plot", str(run)])
     assert result.exit_code == 0, result.output
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_l1_penalty_shrinks_weights(tmp_path):
+    data = [torch.randn(12) * 0.1 for _ in range(8)]
+
+    def weight_l1(l1: float) -> float:
+        torch.manual_seed(0)
+        pipeline = Pipeline({"task": {"name": "sum"}}, Sum(), nn.Identity(), GRU())
+        options = TrainOptions(
+            epochs=5,
+            batch_size=4,
+            lr=0.03,
+            l1=l1,
+            weight_decay=0.0,
+            patience=0,
+            schedule="constant",
+        )
+        Trainer(
+            pipeline,
+            options,
+            tmp_path / str(l1),
+            train_data=data,
+            valid_data=data[:4],
+            device=torch.device("cpu"),
+        ).fit()
+        return float(sum(p.detach().abs().sum() for p in pipeline.parameters() if p.dim() >= 2))
+
+    assert weight_l1(1.0) < 0.5 * weight_l1(0.0)  # AdamW steps ~lr per weight toward 0
+
+
+def test_tensorboard_events_when_installed(tones, tmp_path):
+    pytest.importorskip("tensorboard", reason="the optional 'tensorboard' extra is not installed")
+    fit(tiny_config(tones, "train.epochs=1"), tmp_path)
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from seqpipe.data.tones import write_tone_dataset
@@ -36,6 +37,7 @@ def torchrun(*args: str, hashes: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # subprocesses: each pays torch's import
 def test_two_gloo_ranks_train_identical_weights_and_resume(tmp_path):
     tones = write_tone_dataset(tmp_path / "tones", {"train": 4, "valid": 2})
     run = tmp_path / "run"
@@ -60,6 +62,7 @@ def test_two_gloo_ranks_train_identical_weights_and_resume(tmp_path):
     assert checkpoint["position"]["step"] == 2
     assert (run / "model.safetensors").exists() and (run / "metrics.jsonl").exists()
     assert first.stderr.count("training classifier") == 1  # only rank 0 reports
+    assert first.stderr.count("done: best accuracy") == 1
 
     # resume the same run for a second epoch, still in lock-step
     second = torchrun(*args(2), "--resume", hashes=tmp_path / "h2")

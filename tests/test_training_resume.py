@@ -28,6 +28,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow  # subprocesses: each pays torch's import
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     """Only the killed run is a subprocess (a real SIGKILL); the others run in-process."""
     tones = write_tone_dataset(tmp_path / "tones", {"train": 4, "valid": 2})

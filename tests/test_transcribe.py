@@ -33,11 +33,15 @@ def run(*args, input=None):
 
 
 def test_text_to_stdout_when_no_output_is_asked(bundle, tmp_path):
+    import torch
+
     wav = tmp_path / "a.wav"
     sf.write(wav, tones(BURSTS, 5.0), SR)
+    threads = torch.get_num_threads()
     result = run(wav, "-m", bundle)
     assert result.exit_code == 0, result.output
     assert result.stdout == "a a a\n"
+    assert torch.get_num_threads() == threads  # the one-thread default does not leak
     assert not list(tmp_path.glob("a.*[!v]"))  # nothing written next to the input
 
 
@@ -98,6 +102,13 @@ def test_missing_file_and_glob(bundle, tmp_path):
     assert any("nope.wav: no such file or directory" in line for line in lines)
 
 
+def test_directory_without_audio_is_reported(bundle, tmp_path):
+    (tmp_path / "notes.txt").write_text("not audio")
+    result = run(tmp_path, "-m", bundle)
+    assert result.exit_code == 1
+    assert f"{tmp_path}: no audio files in this directory" in result.output
+
+
 def test_stdin(bundle, tmp_path):
     wav = tmp_path / "a.wav"
     sf.write(wav, tones(BURSTS, 5.0), SR)
@@ -128,7 +139,7 @@ def test_twenty_minute_file_is_chunked_with_bounded_batches(bundle, tmp_path, mo
 
     wav = tmp_path / "long.wav"
     bursts = write_long_tones(wav, minutes=20, period=4.0)
-    transcriber = Transcriber(bundle, device="cpu", batch_size=8)
+    transcriber = Transcriber(bundle, device="cpu", batch_size=8, threads=1)
     biggest = []
     features = transcriber.pipeline.features
     original = features.forward
@@ -171,3 +182,13 @@ def test_digits_model_hears_seven_three_one(tmp_path):
     result = run(wav, "-m", "digits")
     assert result.exit_code == 0, result.output
     assert result.output.split() == ["seven", "three", "one"]
+
+
+def test_a_blip_shorter_than_one_window_still_transcribes(bundle, tmp_path):
+    wav = tmp_path / "blip.wav"
+    sf.write(wav, tones([(0.0, 0.01)], 0.01), SR)  # 160 samples: less than one FFT window
+    result = run(wav, "-m", bundle, "-f", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "blip.json").read_text())
+    assert data["text"] == "a"
+    assert all(w["end"] <= 0.01 for s in data["segments"] for w in s["words"])

@@ -51,10 +51,14 @@ def digits(out: Path, seed: int, fsdd: Path, scale: float) -> None:
     splice_train = splice_fsdd(fsdd_train, n(2500), out / "splice_train", rate, seed)
     splice_test = splice_fsdd(fsdd_test, n(300), out / "splice_test", rate, seed + 1)
     tts_train = render(
-        tts_jobs(digit_strings(n(4000), seed + 2), train_voices, "tr", seed + 3), out / "tts_train", rate
+        tts_jobs(digit_strings(n(4000), seed + 2), train_voices, "tr", seed + 3),
+        out / "tts_train",
+        rate,
     )
     tts_valid = render(
-        tts_jobs(digit_strings(n(200), seed + 4), train_voices, "va", seed + 5), out / "tts_valid", rate
+        tts_jobs(digit_strings(n(200), seed + 4), train_voices, "va", seed + 5),
+        out / "tts_valid",
+        rate,
     )
     tts_test = render(
         tts_jobs(digit_strings(n(300), seed + 6, min_len=2), test_voices, "te", seed + 7),

@@ -55,7 +55,9 @@ def melodies(folders: tuple[str, ...], out: str, corpora: tuple[str, ...], jobs:
             for reason in converted.skipped:
                 skipped += 1
                 if not quiet:
-                    progress.console.print(f"skipped {reason}", style="yellow", highlight=False)
+                    progress.console.print(
+                        f"skipped {reason}", style="yellow", highlight=False, soft_wrap=True
+                    )
             progress.advance(bar)
     tunes, duplicates = md.deduplicate(tunes)
     splits: dict[str, list] = {"train": [], "valid": [], "test": []}

@@ -46,4 +46,9 @@ def command(bundle, data, as_json, device, batch_size) -> None:
         table.add_row(label, f"{value:.4f}")
     console = Console()
     console.print(table)
+    report = task.report(metrics) if hasattr(task, "report") else None
+    if report:
+        from rich.markdown import Markdown
+
+        console.print(Markdown(report))
     console.print_json(json.dumps(result))

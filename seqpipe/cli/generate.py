@@ -33,17 +33,32 @@ def parse_meter(text: str | None) -> tuple[int, int] | None:
 @click.option("--key", help="Key, e.g. G, Em, 'F# minor', 'A dorian' (default: the model picks).")
 @click.option("--meter", help="Time signature, e.g. 6/8 (default: the model picks).")
 @click.option("--tempo", type=float, help="Quarter notes per minute (default: the model picks).")
-@click.option("--primer", help="Opening notes: 'C4 E4 G4', '60 64 67' (one beat each, r = rest) or a .mid file.")
+@click.option(
+    "--primer",
+    help="Opening notes: 'C4 E4 G4', '60 64 67' (one beat each, r = rest) or a .mid file.",
+)
 @click.option("--scale", is_flag=True, help="Keep every note in the scale of --key.")
 @click.option("--seed", type=int, help="Random seed (default: random, printed).")
-@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), help="Sampling temperature.")
+@click.option(
+    "--temperature", type=click.FloatRange(min=0, min_open=True), help="Sampling temperature."
+)
 @click.option("--top-k", type=click.IntRange(min=0), help="Sample among the k most likely tokens.")
 @click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), help="Nucleus sampling mass.")
-@click.option("--beam", type=click.IntRange(min=1), help="Beam search with this width instead of sampling.")
-@click.option("--program", type=click.IntRange(0, 127), default=0, show_default=True, help="General MIDI instrument.")
+@click.option(
+    "--beam", type=click.IntRange(min=1), help="Beam search with this width instead of sampling."
+)
+@click.option(
+    "--program",
+    type=click.IntRange(0, 127),
+    default=0,
+    show_default=True,
+    help="General MIDI instrument.",
+)
 @click.option("--render", help="Also synthesise audio to this .wav (FluidSynth).")
 @click.option("--soundfont", help="Soundfont for --render (default: FluidR3_GM).")
-@click.option("--plot", help="Also draw a piano roll (one panel per melody) to this .png/.svg/.pdf.")
+@click.option(
+    "--plot", help="Also draw a piano roll (one panel per melody) to this .png/.svg/.pdf."
+)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto.")
 def command(
     model, output, n, bars, steps, key, meter, tempo, primer, scale, seed, temperature,

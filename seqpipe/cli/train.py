@@ -24,10 +24,12 @@ def command(config, overrides, run_dir, resume, device) -> None:
 
     \b
     Examples:
-      seqpipe train configs/tiny.yaml --set data.train=tones/train.jsonl --set data.valid=tones/valid.jsonl
+      python -m seqpipe.data.tones data/tones && seqpipe train configs/tiny.yaml --out runs/tiny
       seqpipe train configs/classify/fsdd-digits.yaml --out runs/digits --resume
       torchrun --nproc-per-node 4 -m seqpipe train configs/classify/fsdd-digits.yaml
     """
+    import os
+
     from rich.console import Console
 
     from seqpipe.config import load_config
@@ -37,7 +39,7 @@ def command(config, overrides, run_dir, resume, device) -> None:
     summary = fit(
         load_config(config, list(overrides)), run_dir, device=device, resume=resume, console=console
     )
-    if summary is not None:
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
         best = summary["best"]
         metric = summary["primary_metric"]
         value = best.get(metric)

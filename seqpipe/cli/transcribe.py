@@ -56,6 +56,12 @@ FORMAT_CHOICES = ("txt", "json", "srt", "vtt", "all")
     type=click.FloatRange(1, 60),
     help="Longest chunk (s) the VAD cuts long audio into.",
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(1),
+    help="CPU threads for the model. Default 1 on CPU: a recurrent step is too small to "
+    "split, and on a busy machine extra threads spin-wait (measured 5-50x slower).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def command(
     paths,
@@ -68,6 +74,7 @@ def command(
     lm,
     lm_weight,
     max_chunk,
+    threads,
     quiet,
 ) -> None:
     """Transcribe audio PATHS: files, directories (recursive), globs, or - for stdin.
@@ -104,77 +111,78 @@ def command(
     fmts = list(FORMATS) if "all" in formats else list(dict.fromkeys(formats))
     write_files = bool(fmts) or output_dir is not None
     fmts = fmts or ["txt"]
-    to_stdout = not write_files or output_dir == "-"
     inputs = expand_inputs(paths)
     if not inputs:
         raise click.UsageError("no input files")
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
-    with tempfile.TemporaryDirectory(prefix="seqpipe-stdin-") as tmp:
-        for item in inputs:
-            if item.path == STDIN:
-                item.path = stdin_to_file(tmp)
-        transcriber = Transcriber(
-            model, device=device, batch_size=batch_size, beam_size=beam_size, lm=lm,
-            lm_weight=lm_weight, vad=VADOptions(max_seconds=max_chunk),
-        )  # fmt: skip
-        durations = []
-        for item in inputs:
-            try:
-                durations.append(0.0 if item.error else audio_duration(item.path))
-            except SeqpipeError:
-                durations.append(0.0)
-        done = [0.0] * len(inputs)
-        failures = 0
-        progress = Progress(
-            TextColumn("[bold]transcribing"), BarColumn(), TextColumn("{task.fields[files]}"),
-            TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
-            console=err, disable=quiet or not err.is_terminal, transient=True,
-        )  # fmt: skip
-        with progress:
-            task = progress.add_task(
-                "", total=max(sum(durations), 1e-9), files=f"0/{len(inputs)} files"
-            )
+    err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+    written: list[int] = []
 
-            def advance(i: int, seconds: float) -> None:
-                done[i] = max(done[i], min(seconds, durations[i]))
-                progress.update(task, completed=sum(done))
+    def emit(result, several: bool) -> None:
+        """Print to stdout, or write the requested files atomically."""
+        item, transcript = result.input, result.transcript
+        from_stdin = item.path.startswith(tmp)
+        if not write_files:
+            text = transcript.render("txt")
+            click.echo(f"{transcript.path}\t{text}" if several else text, nl=False)
+        elif output_dir == "-" or (from_stdin and not output_dir):
+            for fmt in fmts:
+                click.echo(transcript.render(fmt), nl=False)
+        else:
+            base = Path(output_dir) / item.name if output_dir else Path(item.path).with_suffix("")
+            for fmt in fmts:
+                write_atomic(base.with_name(f"{base.name}.{fmt}"), transcript.render(fmt))
+            written.append(1)
 
-            for n, result in enumerate(transcriber.run(inputs, advance), 1):
-                item = result.input
-                shown = (
-                    "<stdin>" if item.name == "stdin" and item.path.startswith(tmp) else item.path
-                )
-                done[n - 1] = durations[n - 1]
-                progress.update(task, completed=sum(done), files=f"{n}/{len(inputs)} files")
-                if result.error:
-                    failures += 1
-                    progress.console.print(f"seqpipe: error: {shown}: {result.error}", markup=False)
-                    continue
-                transcript = result.transcript
-                transcript.path = shown
-                if to_stdout and (not write_files or output_dir == "-"):
-                    for fmt in fmts if write_files else ["txt"]:
-                        text = transcript.render(fmt)
-                        if fmt == "txt" and len(inputs) > 1:
-                            text = f"{shown}\t{text}"
-                        click.echo(text, nl=False)
-                    continue
-                base = (
-                    Path(output_dir) / item.name if output_dir else Path(item.path).with_suffix("")
-                )
-                if item.path.startswith(tmp) and not output_dir:
-                    for fmt in fmts:
-                        click.echo(transcript.render(fmt), nl=False)
-                    continue
-                for fmt in fmts:
-                    write_atomic(base.with_name(f"{base.name}.{fmt}"), transcript.render(fmt))
-        if write_files and output_dir != "-":
-            ok = len(inputs) - failures
-            where = output_dir or "next to the inputs"
-            err.print(
-                f"seqpipe: wrote {', '.join(fmts)} for {ok} file(s) {'to ' + where if output_dir else where}",
-                markup=False,
-            )
+    import torch
+
+    saved_threads = torch.get_num_threads()  # restored: callers may run us in-process
+    try:
+        with tempfile.TemporaryDirectory(prefix="seqpipe-stdin-") as tmp:
+            for item in inputs:
+                if item.path == STDIN:
+                    item.path = stdin_to_file(tmp)
+            transcriber = Transcriber(
+                model, device=device, batch_size=batch_size, beam_size=beam_size, lm=lm,
+                lm_weight=lm_weight, vad=VADOptions(max_seconds=max_chunk),
+                threads=threads,
+            )  # fmt: skip
+            if threads is None and transcriber.device.type == "cpu":
+                torch.set_num_threads(1)
+            durations = []
+            for item in inputs:
+                try:
+                    durations.append(0.0 if item.error else audio_duration(item.path))
+                except SeqpipeError:
+                    durations.append(0.0)
+            done = [0.0] * len(inputs)
+            failures = 0
+            progress = Progress(
+                TextColumn("[bold]transcribing"), BarColumn(), TextColumn("{task.fields[files]}"),
+                TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
+                console=err, disable=quiet or not err.is_terminal, transient=True,
+            )  # fmt: skip
+            with progress:
+                task = progress.add_task("", total=max(sum(durations), 1e-9), files="")
+
+                def advance(i: int, seconds: float) -> None:
+                    done[i] = max(done[i], min(seconds, durations[i]))
+                    progress.update(task, completed=sum(done))
+
+                for n, result in enumerate(transcriber.run(inputs, advance), 1):
+                    shown = "<stdin>" if result.input.path.startswith(tmp) else result.input.path
+                    done[n - 1] = durations[n - 1]
+                    progress.update(task, completed=sum(done), files=f"{n}/{len(inputs)} files")
+                    if result.error:
+                        failures += 1
+                        progress.console.print(f"seqpipe: error: {shown}: {result.error}")
+                        continue
+                    result.transcript.path = shown
+                    emit(result, several=len(inputs) > 1)
+    finally:
+        torch.set_num_threads(saved_threads)
+    if written:
+        where = f"to {output_dir}" if output_dir else "next to the inputs"
+        err.print(f"seqpipe: wrote {', '.join(fmts)} for {len(written)} file(s) {where}")
     if failures:
-        err.print(f"seqpipe: {failures} of {len(inputs)} file(s) failed", markup=False)
+        err.print(f"seqpipe: {failures} of {len(inputs)} file(s) failed")
         sys.exit(1)

@@ -253,4 +253,4 @@ def iter_converted(jobs: list[tuple[Path, Path | None]], workers: int = 1) -> It
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(workers) as pool:
-        yield from pool.map(convert_file, *zip(*jobs), chunksize=4)
+        yield from pool.map(convert_file, *zip(*jobs, strict=False), chunksize=4)

@@ -27,7 +27,16 @@ import numpy as np
 from seqpipe.errors import SeqpipeError
 from seqpipe.text import ONES, normalize
 
-ESPEAK_VOICES = ["en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc"]
+ESPEAK_VOICES = [
+    "en",
+    "en-us",
+    "en-gb-x-rp",
+    "en-gb-scotland",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
+]
 ESPEAK_VARIANTS = [
     "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
     "klatt", "klatt2", "klatt3", "klatt4", "Alex", "Andy", "Annie", "Denis", "Gene", "Jacky",
@@ -86,7 +95,9 @@ def _festival_has(voice: str) -> bool:
     return any(Path("/usr/share/festival/voices").glob(f"*/{voice}"))
 
 
-def synthesize(text: str, voice: Voice, *, pitch: float = 1.0, speed: float = 1.0) -> tuple[np.ndarray, int]:
+def synthesize(
+    text: str, voice: Voice, *, pitch: float = 1.0, speed: float = 1.0
+) -> tuple[np.ndarray, int]:
     """Speak ``text``; ``pitch`` and ``speed`` are factors around the voice's defaults."""
     import soundfile as sf
 
@@ -113,14 +124,18 @@ def synthesize(text: str, voice: Voice, *, pitch: float = 1.0, speed: float = 1.
     return samples.mean(axis=1), rate
 
 
-def trim_silence(samples: np.ndarray, rate: int, threshold_db: float = -45.0, pad_s: float = 0.1) -> np.ndarray:
+def trim_silence(
+    samples: np.ndarray, rate: int, threshold_db: float = -45.0, pad_s: float = 0.1
+) -> np.ndarray:
     """Cut leading/trailing silence, keeping ``pad_s`` of margin (TTS pads generously)."""
     frame = max(1, rate // 100)
     n = len(samples) // frame
     if n == 0:
         return samples
     energy = (samples[: n * frame].reshape(n, frame) ** 2).mean(1)
-    loud = np.nonzero(10 * np.log10(energy + 1e-12) > threshold_db + 10 * np.log10(energy.max() + 1e-12))[0]
+    loud = np.nonzero(
+        10 * np.log10(energy + 1e-12) > threshold_db + 10 * np.log10(energy.max() + 1e-12)
+    )[0]
     if len(loud) == 0:
         return samples
     pad = int(pad_s * rate)
@@ -143,7 +158,9 @@ def render(
         path = out_dir / f"{job['id']}.wav"
         if not path.exists():
             try:
-                samples, rate = synthesize(job["text"], job["voice"], pitch=job["pitch"], speed=job["speed"])
+                samples, rate = synthesize(
+                    job["text"], job["voice"], pitch=job["pitch"], speed=job["speed"]
+                )
             except (SeqpipeError, subprocess.TimeoutExpired) as exc:
                 print(f"skipped {job['id']}: {exc}")
                 return None
@@ -185,7 +202,10 @@ def tts_jobs(
 def digit_strings(count: int, seed: int, min_len: int = 1, max_len: int = 7) -> list[str]:
     """Random connected digit strings in words ("four one one seven")."""
     rng = random.Random(seed)
-    return [" ".join(rng.choice(ONES) for _ in range(rng.randint(min_len, max_len))) for _ in range(count)]
+    return [
+        " ".join(rng.choice(ONES) for _ in range(rng.randint(min_len, max_len)))
+        for _ in range(count)
+    ]
 
 
 def splice_fsdd(
@@ -223,7 +243,9 @@ def splice_fsdd(
 PROSE_SOURCES = ["/usr/share/games/fortunes"]
 
 
-def sentence_corpus(sources: Iterable[str] = PROSE_SOURCES, min_words: int = 3, max_words: int = 16) -> list[str]:
+def sentence_corpus(
+    sources: Iterable[str] = PROSE_SOURCES, min_words: int = 3, max_words: int = 16
+) -> list[str]:
     """Normalised, de-duplicated sentences from offline prose (fortune files by default).
 
     Sentences with characters outside plain English text (code, tables, foreign
@@ -232,7 +254,11 @@ def sentence_corpus(sources: Iterable[str] = PROSE_SOURCES, min_words: int = 3, 
     texts = []
     for source in sources:
         root = Path(source)
-        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix == "") if root.is_dir() else [root]
+        files = (
+            sorted(p for p in root.rglob("*") if p.is_file() and p.suffix == "")
+            if root.is_dir()
+            else [root]
+        )
         for path in files:
             try:
                 texts.append(path.read_text(errors="replace"))

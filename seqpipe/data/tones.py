@@ -46,5 +46,7 @@ def write_tone_dataset(
 
 
 if __name__ == "__main__":
-    for split, path in write_tone_dataset(sys.argv[1] if len(sys.argv) > 1 else "data/tones").items():
+    for split, path in write_tone_dataset(
+        sys.argv[1] if len(sys.argv) > 1 else "data/tones"
+    ).items():
         print(f"{split}: {path}")

@@ -141,7 +141,7 @@ class CTCBeam:
         if len(set(self.tokens)) != len(self.tokens):
             raise SeqpipeError("ctc_beam: the vocabulary has duplicate tokens")
         self._decoder = None
-        self._tmp: tempfile.TemporaryDirectory | None = None
+        self.spellings: dict[str, list[int]] | None = None  # lexicon word -> token ids
 
     # -- building the flashlight decoder -------------------------------------------
 
@@ -174,30 +174,34 @@ class CTCBeam:
     def _build(self):
         from torchaudio.models.decoder import ctc_decoder
 
-        lexicon_file = lm_dict = None
-        if self.lm_path is not None or self.lexicon_path is not None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="seqpipe-lex-")
-            entries = self._lexicon_entries()
-            lexicon_file = os.path.join(self._tmp.name, "lexicon.txt")
-            lm_dict = os.path.join(self._tmp.name, "words.txt")
-            with open(lexicon_file, "w", encoding="utf-8") as f:
-                f.writelines(f"{w}\t{' '.join(s)}\n" for w, s in entries.items())
-            with open(lm_dict, "w", encoding="utf-8") as f:
-                f.writelines(f"{w}\n" for w in [*entries, "<unk>"])
-        try:
-            with _silenced_fds():  # KenLM prints its loading progress on stdout/stderr
-                return ctc_decoder(
-                    lexicon=lexicon_file,
-                    tokens=self.tokens,
-                    lm=str(self.lm_path) if self.lm_path else None,
-                    lm_dict=lm_dict,
-                    blank_token=self.tokens[self.blank],
-                    sil_token=SIL,
-                    **self.options,
-                )
-        except (RuntimeError, ValueError) as exc:
-            where = self.lm_path or self.lexicon_path or "ctc_beam"
-            raise SeqpipeError(f"{where}: cannot build the beam-search decoder: {exc}") from None
+        with tempfile.TemporaryDirectory(prefix="seqpipe-lex-") as tmp:
+            lexicon_file = lm_dict = None
+            if self.lm_path is not None or self.lexicon_path is not None:
+                entries = self._lexicon_entries()
+                index = {t: i for i, t in enumerate(self.tokens)}
+                self.spellings = {w: [index[t] for t in s if t != SIL] for w, s in entries.items()}
+                lexicon_file = os.path.join(tmp, "lexicon.txt")
+                lm_dict = os.path.join(tmp, "words.txt")  # the LM's words: lexicon + <unk>
+                with open(lexicon_file, "w", encoding="utf-8") as f:
+                    f.writelines(f"{w}\t{' '.join(s)}\n" for w, s in entries.items())
+                with open(lm_dict, "w", encoding="utf-8") as f:
+                    f.writelines(f"{w}\n" for w in [*entries, "<unk>"])
+            try:
+                with _silenced_fds():  # KenLM prints its loading progress on stdout/stderr
+                    return ctc_decoder(
+                        lexicon=lexicon_file,
+                        tokens=self.tokens,
+                        lm=str(self.lm_path) if self.lm_path else None,
+                        lm_dict=lm_dict,
+                        blank_token=self.tokens[self.blank],
+                        sil_token=SIL,
+                        **self.options,
+                    )
+            except (RuntimeError, ValueError) as exc:
+                where = self.lm_path or self.lexicon_path or "ctc_beam"
+                raise SeqpipeError(
+                    f"{where}: cannot build the beam-search decoder: {exc}"
+                ) from None
 
     @property
     def decoder(self):
@@ -234,11 +238,27 @@ class CTCBeam:
                 tokens, frames = tokens[1:], frames[1:]
             while tokens and tokens[-1] == self.text.separator:
                 tokens, frames = tokens[:-1], frames[:-1]
-            text = " ".join(best.words) if best.words else self.text.text(tokens)
+            if self.spellings is not None and best.words:
+                # lexicon search: the words are the answer; the frame path may merge
+                # repeated letters, so spell the words out again for alignment
+                tokens, frames = self._spell(best.words), []
             hyps.append(
-                Hypothesis(text=text, tokens=tokens, score=float(best.score), frames=frames)
+                Hypothesis(
+                    text=self.text.text(tokens),
+                    tokens=tokens,
+                    score=float(best.score),
+                    frames=frames,
+                )
             )
         return hyps
+
+    def _spell(self, words: list[str]) -> list[int]:
+        tokens: list[int] = []
+        for word in words:
+            if tokens and self.text.separator is not None:
+                tokens.append(self.text.separator)
+            tokens += self.spellings.get(word, [])
+        return tokens
 
     def decode_batch(
         self, model: torch.nn.Module, feats: torch.Tensor, feat_lengths: torch.Tensor

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 #: tokens that separate words in a character vocabulary
 WORD_SEPARATORS = (" ", "|", "\u2581")
@@ -32,8 +36,8 @@ class DecodeOutput:
     """A batch of hypotheses plus the CTC posteriors used to time words (None if absent)."""
 
     hypotheses: list[Hypothesis]
-    log_probs: object = None  # torch.Tensor [B, T', V] on the CPU, or None
-    lengths: object = None  # torch.Tensor [B] output lengths, or None
+    log_probs: torch.Tensor | None = None  # [B, T', V] on the CPU
+    lengths: torch.Tensor | None = None  # [B] valid output frames
     frame_ratio: float = 1.0  # feature frames per output frame (subsampling)
 
 

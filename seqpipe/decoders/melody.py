@@ -91,7 +91,16 @@ class MelodyRules:
     def start(self, n: int, prompt: list[int], device) -> RowState:
         self.forced_from = len(prompt)
         self.reachable = self._reachable().to(device)
-        for name in ("grammar", "advance", "opens", "free", "ok", "eos_only", "pad_only_mask", "bar_ticks"):
+        for name in (
+            "grammar",
+            "advance",
+            "opens",
+            "free",
+            "ok",
+            "eos_only",
+            "pad_only_mask",
+            "bar_ticks",
+        ):
             setattr(self, name, getattr(self, name).to(device))
         time = int(self.advance[torch.tensor(prompt, device=device)].sum())
         target = NO_TARGET
@@ -109,12 +118,16 @@ class MelodyRules:
     def allowed(self, prev: torch.Tensor, st: RowState) -> torch.Tensor:
         forced = st.pos - self.forced_from
         if forced < len(self.forced) and self.forced[forced] is not None:
-            mask = torch.zeros(prev.shape[0], self.ok.shape[0], dtype=torch.bool, device=prev.device)
+            mask = torch.zeros(
+                prev.shape[0], self.ok.shape[0], dtype=torch.bool, device=prev.device
+            )
             mask[:, self.forced[forced]] = True  # a token the user gave (meter, tempo, primer)
             return mask
         left = (st.target - st.time)[:, None] - self.advance  # [B, V] ticks left after a token
         far = self.reach_limit + left.remainder(self.reach_gcd)
-        fits = (left >= 0) & self.reachable[torch.where(left < self.reach_limit, left.clamp(min=0), far)]
+        fits = (left >= 0) & self.reachable[
+            torch.where(left < self.reach_limit, left.clamp(min=0), far)
+        ]
         fits = (fits & ~(self.opens & (left == 0))) | self.free
         mask = self.grammar[prev] & self.ok & fits
         mask[:, EOS] = False

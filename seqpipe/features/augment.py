@@ -31,7 +31,9 @@ class WaveAugment(nn.Module):
         self.gain_db = gain_db
         self.prob = prob
 
-    def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, waves: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.training:
             return waves, lengths
         speed = random.choice(self.speeds) if self.speeds else 1.0
@@ -40,7 +42,9 @@ class WaveAugment(nn.Module):
             waves = torchaudio.functional.resample(waves, old, new)
             lengths = (lengths * new + old - 1) // old
         B, N = waves.shape
-        mask = (torch.arange(N, device=waves.device)[None, :] < lengths.to(waves.device)[:, None]).to(waves.dtype)
+        mask = (
+            torch.arange(N, device=waves.device)[None, :] < lengths.to(waves.device)[:, None]
+        ).to(waves.dtype)
         apply = lambda: (torch.rand(B, 1, device=waves.device) < self.prob).to(waves.dtype)  # noqa: E731
         if self.gain_db is not None:
             low, high = self.gain_db

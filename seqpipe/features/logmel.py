@@ -72,7 +72,9 @@ class LogMel(nn.Module):
         """Hook for features computed from whole frame sequences (MFCC deltas)."""
         return feats
 
-    def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, waves: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.wave_augment is not None and self.training:
             waves, lengths = self.wave_augment(waves, lengths)
         if waves.shape[1] <= self.n_fft // 2:  # reflect padding needs a little signal

@@ -28,10 +28,16 @@ class _LibrosaFeatures(nn.Module):
     def compute(self, y: np.ndarray) -> np.ndarray:  # [F, T]
         raise NotImplementedError
 
-    def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, waves: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         outs = []
-        for wave, n in zip(waves.detach().cpu().numpy(), lengths.cpu().tolist()):
-            outs.append(torch.from_numpy(np.ascontiguousarray(self.compute(wave[: int(n)]).T, dtype=np.float32)))
+        for wave, n in zip(waves.detach().cpu().numpy(), lengths.cpu().tolist(), strict=True):
+            outs.append(
+                torch.from_numpy(
+                    np.ascontiguousarray(self.compute(wave[: int(n)]).T, dtype=np.float32)
+                )
+            )
         frames = torch.tensor([len(o) for o in outs], device=waves.device)
         feats = nn.utils.rnn.pad_sequence(outs, batch_first=True).to(waves.device)
         return feats, frames

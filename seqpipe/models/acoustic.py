@@ -89,7 +89,9 @@ class CTCRNN(nn.Module):
 class PyramidalEncoder(nn.Module):
     """BiLSTM layers, each but the first reading pairs of frames stacked (time / 2 per layer)."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 3, dropout: float = 0.0):
+    def __init__(
+        self, input_size: int, hidden_size: int, num_layers: int = 3, dropout: float = 0.0
+    ):
         super().__init__()
         self.layers = nn.ModuleList(
             RecurrentStack("lstm", input_size if i == 0 else 4 * hidden_size, hidden_size, 1, True)

@@ -140,7 +140,14 @@ class Seq2Seq(nn.Module):
         return_attention: bool = False,
     ):
         """Teacher-forced logits [B,U,V]; plus the attention weights [B,U,T] if asked."""
-        state = self.encode(x, lengths)
+        logits, weights = self.teacher_force(self.encode(x, lengths), targets)
+        return (logits, weights) if return_attention else logits
+
+    def teacher_force(
+        self, state: State, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoder logits [B,U,V] and attention [B,U,T] from an encoded ``state`` (subclasses
+        with their own ``encode``, e.g. LAS, reuse this)."""
         B = targets.shape[0]
         sos = torch.full((B, 1), self.sos_id, dtype=torch.long, device=targets.device)
         inputs = torch.cat([sos, targets[:, :-1].clamp(min=0)], dim=1)  # [B, U]
@@ -149,13 +156,10 @@ class Seq2Seq(nn.Module):
             for u in range(inputs.shape[1]):  # each step needs the previous attention
                 logits, state = self.decode_step(inputs[:, u], state)
                 steps.append((logits, state["weights"]))
-            logits = torch.stack([s[0] for s in steps], dim=1)
-            weights = torch.stack([s[1] for s in steps], dim=1)
-        else:
-            out, _ = self.decoder(self.dropout(self.embed(inputs)), state["rnn"])
-            context, weights = self._attend(out, state)  # all U queries at once
-            logits, _ = self._logits(out, context)
-        return (logits, weights) if return_attention else logits
+            return torch.stack([s[0] for s in steps], 1), torch.stack([s[1] for s in steps], 1)
+        out, _ = self.decoder(self.dropout(self.embed(inputs)), state["rnn"])
+        context, weights = self._attend(out, state)  # all U queries at once
+        return self._logits(out, context)[0], weights
 
     def reorder_state(self, state: State, index: torch.Tensor) -> State:
         """Pick batch rows ``index`` (beam search); the recurrent state's batch dim is 1."""

@@ -69,6 +69,11 @@ class Task:
         returns the loss, its item count and the model's state at the chunk's end."""
         raise NotImplementedError
 
+    def report(self, metrics: dict[str, float]) -> str | None:
+        """Optional Markdown that ``seqpipe evaluate`` prints below its metrics table
+        (e.g. model vs baseline tables); None prints nothing extra."""
+        return None
+
     def bundle_info(self) -> dict[str, Any]:
         """Facts worth reading without building the pipeline (sample rate, vocabulary...)."""
         return {}

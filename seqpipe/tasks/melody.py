@@ -87,6 +87,12 @@ class MelodyTask(Task):
         import torch
 
         rows = [self._tokens(e) for e in examples]
+        if any(e.augment for e in examples):
+            # Training: cut every row to the batch's shortest. Batches are length-bucketed,
+            # so little is lost, and a packed LSTM whose rows all have the same length runs
+            # ~5x faster on the CPU than one with ragged lengths.
+            shortest = min(len(r) for r in rows)
+            rows = [r[:shortest] for r in rows]
         longest = max(len(r) for r in rows)
         tokens = torch.full((len(rows), longest), PAD, dtype=torch.long)
         for i, row in enumerate(rows):
@@ -127,7 +133,9 @@ class MelodyTask(Task):
                 tokens += float(real.sum())
                 body += float(nll[:, PREFIX - 1 :].sum())  # targets after the prefix
                 notes += float(batch["notes"].sum())
-                for row, n in zip(batch["tokens"].tolist(), batch["lengths"].tolist()):
+                for row, n in zip(
+                    batch["tokens"].tolist(), batch["lengths"].tolist(), strict=False
+                ):
                     held_out.append(self.encoding.decode(row[:n]))
         loss = total / max(tokens, 1)
         metrics = {

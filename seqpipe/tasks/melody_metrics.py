@@ -34,7 +34,7 @@ def pitch_range(m: Melody) -> np.ndarray:
 def interval_histogram(m: Melody) -> np.ndarray:
     """Successive pitch intervals, -12..+12 semitones (larger ones clipped)."""
     h = np.zeros(25)
-    for a, b in zip(m.notes, m.notes[1:]):
+    for a, b in zip(m.notes, m.notes[1:], strict=False):
         h[int(np.clip(b.pitch - a.pitch, -12, 12)) + 12] += 1
     return h / max(h.sum(), 1)
 
@@ -68,7 +68,9 @@ def _kde(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
     from scipy.stats import gaussian_kde
 
     if values.size < 3 or np.ptp(values) == 0:  # a KDE needs spread: jitter a few copies
-        values = np.concatenate([values] * 3) + np.random.default_rng(0).normal(0, 1e-3, 3 * values.size)
+        values = np.concatenate([values] * 3) + np.random.default_rng(0).normal(
+            0, 1e-3, 3 * values.size
+        )
     density = gaussian_kde(values)(grid)
     return density / max(density.sum(), 1e-12)
 
@@ -95,7 +97,7 @@ def mean_feature(melodies: list[Melody], name: str) -> float:
 def _steps(melody: Melody) -> list[tuple[int, int]]:
     """A melody as (interval, duration) steps, so transposed copies match too."""
     notes = melody.notes
-    return [(b.pitch - a.pitch, a.duration) for a, b in zip(notes, notes[1:])]
+    return [(b.pitch - a.pitch, a.duration) for a, b in zip(notes, notes[1:], strict=False)]
 
 
 class NgramIndex:

@@ -105,11 +105,16 @@ def markdown(metrics: dict[str, float]) -> str:
         if f"markov{k}_nll_per_note" in metrics:
             lines.append(f"| Markov order {k} | {metrics[f'markov{k}_nll_per_note']:.3f} |")
     if "vs_markov_pct" in metrics:
-        lines += ["", f"Model vs best Markov chain: {metrics['vs_markov_pct']:.1f}% lower NLL per note."]
+        lines += [
+            "",
+            f"Model vs best Markov chain: {metrics['vs_markov_pct']:.1f}% lower NLL per note.",
+        ]
     if "gen_pitch_class_kl" in metrics:
         lines += ["", "| feature | KL | overlap |", "|---|---|---|"]
         for name, slug in SLUGS.items():
-            lines.append(f"| {name} | {metrics[f'gen_{slug}_kl']:.3f} | {metrics[f'gen_{slug}_overlap']:.3f} |")
+            lines.append(
+                f"| {name} | {metrics[f'gen_{slug}_kl']:.3f} | {metrics[f'gen_{slug}_overlap']:.3f} |"
+            )
     lines += ["", "| statistic | generated | held-out |", "|---|---|---|"]
     lines.append(
         f"| notes in best-fitting key (%) | {metrics.get('gen_in_key_pct', 0):.1f} | {metrics.get('heldout_in_key_pct', 0):.1f} |"
@@ -118,5 +123,7 @@ def markdown(metrics: dict[str, float]) -> str:
         lines.append(
             f"| longest n-gram shared with training (median) | {metrics['gen_copy_longest_median']:.0f} | {metrics['heldout_copy_longest_median']:.0f} |"
         )
-        lines.append(f"| longest n-gram shared with training (max) | {metrics['gen_copy_longest_max']:.0f} | |")
+        lines.append(
+            f"| longest n-gram shared with training (max) | {metrics['gen_copy_longest_max']:.0f} | |"
+        )
     return "\n".join(lines)

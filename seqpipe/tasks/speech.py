@@ -12,6 +12,7 @@ attention cross-entropy``; its attention targets end with the blank id as end to
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -67,7 +68,9 @@ class SpeechTask(Task):
                 entry["text"] = normalize(entry["text"])
                 if train and (
                     not entry["text"]
-                    or not self.min_duration <= float(entry.get("duration", 1.0)) <= self.max_duration
+                    or not self.min_duration
+                    <= float(entry.get("duration", 1.0))
+                    <= self.max_duration
                 ):
                     continue
                 entries.append(entry)
@@ -135,25 +138,41 @@ class SpeechTask(Task):
 
         decoder = pipeline.decoder if hasattr(pipeline.decoder, "decode_batch") else None
         decoder = decoder or CTCGreedy(self.vocab, self.blank)
-        refs, hyps, losses, count = [], [], 0.0, 0
+        refs, hyps, losses, count, seconds, busy = [], [], 0.0, 0, 0.0, 0.0
         for batch in batches:
             loss, n = self.loss(pipeline, batch)
             losses += float(loss) * n
             count += n
+            start = time.perf_counter()
             feats, feat_lengths = pipeline.features(batch["waves"], batch["lengths"])
             out = decoder.decode_batch(pipeline.model, feats, feat_lengths)
+            busy += time.perf_counter() - start
+            seconds += float(batch["lengths"].sum()) / self.sample_rate
             hyps += [h.text for h in out.hypotheses]
-            for target, n_chars in zip(batch["targets"].cpu(), batch["target_lengths"].cpu()):
+            for target, n_chars in zip(
+                batch["targets"].cpu(), batch["target_lengths"].cpu(), strict=True
+            ):
                 refs.append("".join(self.vocab[i] for i in target[: int(n_chars)].tolist()))
-        pairs = [(r, h) for r, h in zip(refs, hyps) if r.strip()]
+        pairs = [(r, h) for r, h in zip(refs, hyps, strict=True) if r.strip()]
         if not pairs:
             raise SeqpipeError("evaluation data has no utterance with a non-empty transcript")
         refs, hyps = [p[0] for p in pairs], [p[1] for p in pairs]
+        errors = [jiwer.wer(r, h) * len(r.split()) for r, h in pairs]
+        worst = sorted(range(len(pairs)), key=lambda i: -errors[i])[:5]
+        self.worst = [(int(errors[i]), refs[i], hyps[i]) for i in worst if errors[i] > 0]
         return {
             "wer": float(jiwer.wer(refs, hyps)),
             "cer": float(jiwer.cer(refs, hyps)),
             "loss": losses / max(1, count),
+            "rtf": busy / max(seconds, 1e-9),  # features + model + decoder, not file reading
         }
+
+    def report(self, metrics: dict[str, float]) -> str | None:
+        """The worst utterances of the last :meth:`evaluate`, for ``seqpipe evaluate``."""
+        if not getattr(self, "worst", None):
+            return None
+        rows = "\n".join(f"| {e} | {r} | {h or '(nothing)'} |" for e, r, h in self.worst)
+        return f"**Worst utterances**\n\n| word errors | reference | hypothesis |\n|---|---|---|\n{rows}"
 
     def bundle_info(self) -> dict[str, Any]:
         return {"sample_rate": self.sample_rate, "vocabulary": self.vocab, "blank": self.blank,

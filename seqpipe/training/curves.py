@@ -25,7 +25,10 @@ def plot_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None
     skip = {"split", "step", "epoch", "train_loss"}  # train_loss is drawn with valid loss
     valid_keys = sorted({k for r in valid for k, v in r.items() if k not in skip and _num(v)})
     panels = [("loss", "training loss", train, "step"), ("lr", "learning rate", train, "step")]
-    panels += [(k, f"validation {k}", valid, "epoch") for k in valid_keys]
+    panels += [
+        (k, "loss per epoch" if k == "loss" else f"validation {k}", valid, "epoch")
+        for k in valid_keys
+    ]
     columns = min(3, len(panels))
     lines = -(-len(panels) // columns)
     fig, axes = plt.subplots(lines, columns, figsize=(4.5 * columns, 3.2 * lines), squeeze=False)

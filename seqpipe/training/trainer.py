@@ -77,6 +77,11 @@ def state_hash(state: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+def crossed(last: int, step: int, every: int) -> bool:
+    """Has ``step`` reached a multiple of ``every`` since ``last``? (TBPTT steps jump by chunks.)"""
+    return step // every > last // every
+
+
 class Trainer:
     def __init__(
         self,
@@ -101,9 +106,10 @@ class Trainer:
         self.console = console
         self.valid_data = valid_data
         self.train_data = train_data
-        self.bf16 = device.type == "cuda" and options.precision in ("auto", "bf16")
-        if options.precision == "bf16" and device.type != "cuda":
-            self.bf16 = device.type == "cpu"  # explicit request: CPU autocast supports bf16 too
+        # bf16 needs no loss scaling; on CPU it is opt-in (slower there, but it works)
+        self.bf16 = options.precision == "bf16" or (
+            options.precision == "auto" and device.type == "cuda"
+        )
         if options.tbptt and not getattr(self.task, "supports_tbptt", False):
             raise TrainingError(
                 f"train.tbptt: task '{type(self.task).__name__}' does not support truncated BPTT"
@@ -142,7 +148,8 @@ class Trainer:
         )
         self.pos = Position()
         self.kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
-        self.last_saved_step = -1
+        self.last_saved_step = 0
+        self.last_logged_step = 0
 
     # -- state ---------------------------------------------------------------------
 
@@ -157,12 +164,27 @@ class Trainer:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.pipeline.load_state_dict(state["model"])
+        try:
+            self.pipeline.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+            detail = lines[1] if len(lines) > 1 else lines[0]  # line 0 is a generic header
+            raise TrainingError(
+                f"{self.run_dir}: the checkpoint does not fit this config's model ({detail}); "
+                f"resume with the run's own config.yaml or start a new --out"
+            ) from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["scheduler"])
         ckpt.set_rng_state(state["rng"])
         self.pos = Position(**state["position"])
-        self.last_saved_step = self.pos.step
+        self.last_saved_step = self.last_logged_step = self.pos.step
+        saved = state["progress"].get("steps_per_epoch")
+        if self.pos.batch and saved != self.steps_per_epoch:
+            self.say(
+                f"[yellow]warning: the checkpoint's epoch had {saved} batches, this one has "
+                f"{self.steps_per_epoch} (data, batch size or ranks changed); the rest of "
+                f"epoch {self.pos.epoch + 1} will not match the interrupted run[/]"
+            )
 
     def save_checkpoint(self) -> None:
         if self.main:
@@ -260,6 +282,8 @@ class Trainer:
     def fit(self, resume_state: dict[str, Any] | None = None) -> dict[str, Any]:
         if resume_state is not None:
             self.restore(resume_state)
+        if self.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         log = (
             MetricsLog(self.run_dir, resume_step=self.pos.step if resume_state else None)
             if self.main
@@ -311,7 +335,11 @@ class Trainer:
             self.train_batch(batch)
             self.pos.batch += 1
             window = self.window
-            if self.pos.step % self.options.log_every == 0 and window["items"]:
+            if (
+                crossed(self.last_logged_step, self.pos.step, self.options.log_every)
+                and window["items"]
+            ):
+                self.last_logged_step = self.pos.step
                 now = time.perf_counter()
                 values = {
                     "loss": window["loss"] / window["items"],
@@ -324,10 +352,8 @@ class Trainer:
                 bar.update(values)
                 self.window = {"loss": 0.0, "items": 0, "grad_norm": 0.0, "time": now}
             bar.advance()
-            if (
-                self.options.checkpoint_every
-                and self.pos.step % self.options.checkpoint_every == 0
-                and self.pos.step != self.last_saved_step
+            if self.options.checkpoint_every and crossed(
+                self.last_saved_step, self.pos.step, self.options.checkpoint_every
             ):
                 self.save_checkpoint()
             if self.kill_at and self.pos.step >= self.kill_at:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from seqpipe.errors import SeqpipeError
 from seqpipe.types import NonNegativeInt, PositiveInt, Probability
 from torch import nn
 
@@ -37,6 +38,13 @@ class MinRNN(nn.Module):
         self.head = nn.Linear(hidden_size, output_size)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lengths = torch.as_tensor(lengths)
+        steps = x.shape[1]
+        if lengths.shape != x.shape[:1] or not bool(((lengths >= 1) & (lengths <= steps)).all()):
+            raise SeqpipeError(
+                f"{type(self).__name__.lower()}: lengths must be {x.shape[0]} values in "
+                f"[1, {steps}], got {lengths.tolist()}"
+            )
         h = self.stack(self.dropout(self.input(x)), lengths)
         return self.head(h), lengths
 

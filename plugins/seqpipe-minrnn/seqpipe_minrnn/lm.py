@@ -31,7 +31,6 @@ class MinRNNLM(nn.Module):
         self.embed = nn.Embedding(vocab_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
         self.stack = MinRNNStack(self.cell, hidden_size, num_layers, mlp_ratio, dropout)
-        # Not tied to the embedding: bundles are safetensors, which refuse shared tensors.
         self.head = nn.Linear(hidden_size, vocab_size, bias=False)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,7 @@ Both cells compute ``h_t = a_t * h_{t-1} + b_t`` where ``a_t`` in (0, 1) and ``b
 depend on the input only, never on ``h_{t-1}``. Unrolled, that is
 ``h_t = A_t * (h_0 + sum_{s<=t} b_s / A_s)`` with ``A_t = a_1 * ... * a_t``: a cumulative
 sum followed by a cumulative log-sum-exp once written in logs (Heinsen 2023; Feng et al.
-2024, appendix B). Logs keep products of hundreds of gates from underflowing, which is
+2024, appendix). Logs keep products of hundreds of gates from underflowing, which is
 also why the candidate state goes through ``g`` below: it must stay positive.
 
 ``torch.logcumsumexp`` is exact but slow on CPU (a scalar loop, about 3x the rest of a

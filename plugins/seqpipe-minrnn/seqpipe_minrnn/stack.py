@@ -1,7 +1,7 @@
 """Residual blocks of min-RNN layers: nanoGPT's block with the RNN in attention's place.
 
 Each block mixes over time with a minGRU/minLSTM and over channels with an MLP, both
-pre-norm and residual, which is how Feng et al. stack the cells (their appendix C).
+pre-norm and residual: the nanoGPT-style stacking Feng et al. use for language models.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 class Block(nn.Module):
+    """x + RNN(LayerNorm(x)), then x + MLP(LayerNorm(x)); the RNN's output is projected back."""
+
     def __init__(
         self, cell: str, size: int, mlp_ratio: int, dropout: float, bidirectional: bool = False
     ):
