@@ -139,6 +139,7 @@ class Pipeline(nn.Module):
         """Load a bundle by file path or registered name, onto ``device``."""
         from safetensors.torch import load_file
 
+        from seqpipe.plugins import ALLOW_ENV, allowed_plugins
         from seqpipe.plugins import registry as default_registry
 
         registry = default_registry()
@@ -152,6 +153,7 @@ class Pipeline(nn.Module):
                     raise SeqpipeError(
                         f"{path}: needs {kind} '{component['name']}' from the plugin package "
                         f"'{package}', which is not installed (pip install {package})"
+                        + (f" or not allowed by {ALLOW_ENV}" if allowed_plugins() is not None else "")
                     )
                 raise SeqpipeError(
                     f"{path}: {unknown_name_message(kind, component['name'], registry.names(kind))}"
