@@ -39,6 +39,7 @@ def batch() -> tuple[torch.Tensor, torch.Tensor]:
     [
         (LogMel(8000, 40), 40),
         (LogMel(8000, 40, normalize="none"), 40),
+        (LogMel(8000, 40, pad_ms=50), 40),
         (MFCC(8000, n_mfcc=13), 39),
         (MFCC(8000, n_mfcc=13, deltas=False), 13),
     ],
@@ -54,6 +55,15 @@ def test_padding_never_changes_an_utterance(features, size):
         assert int(n) == int(frames[b])
         torch.testing.assert_close(feats[b, : frames[b]], alone[0, : n[0]], atol=1e-5, rtol=1e-5)
         assert feats[b, frames[b] :].abs().sum() == 0  # padding frames are zeros
+
+
+def test_pad_ms_adds_silence_frames_around_each_utterance():
+    plain, padded = LogMel(8000, 20).eval(), LogMel(8000, 20, pad_ms=100).eval()
+    waves, lengths = batch()
+    _, frames = plain(waves, lengths)
+    _, padded_frames = padded(waves, lengths)
+    assert (padded_frames - frames).tolist() == [20, 20, 20]  # 2 x 0.1 s at a 10 ms hop
+    assert padded.lead_seconds == 0.1
 
 
 def test_utterance_normalisation_gives_zero_mean_unit_variance():

@@ -102,6 +102,15 @@ class MelodyRules:
             "bar_ticks",
         ):
             setattr(self, name, getattr(self, name).to(device))
+        self.grammar_ok = self.grammar & self.ok
+        # Far from the end (more than `far` ticks left) whether a token fits depends only
+        # on the remaining ticks modulo the gcd: one precomputed row per residue.
+        self.far = self.reach_limit + int(self.advance.max())
+        residue = torch.arange(self.reach_gcd, device=device)[:, None] - self.advance
+        self.far_fits = self.reachable[self.reach_limit + residue.remainder(self.reach_gcd)]
+        self.far_fits = (self.far_fits | self.free) & (
+            torch.arange(len(self.free), device=device) != EOS
+        )
         time = int(self.advance[torch.tensor(prompt, device=device)].sum())
         target = NO_TARGET
         if self.target_ticks is not None:
@@ -123,7 +132,12 @@ class MelodyRules:
             )
             mask[:, self.forced[forced]] = True  # a token the user gave (meter, tempo, primer)
             return mask
-        left = (st.target - st.time)[:, None] - self.advance  # [B, V] ticks left after a token
+        remaining = st.target - st.time
+        if int(remaining.min()) >= self.far:  # the common case: a few ops per step
+            if self.reach_gcd == 1:
+                return self.grammar_ok[prev] & self.far_fits[0]
+            return self.grammar_ok[prev] & self.far_fits[remaining.remainder(self.reach_gcd)]
+        left = remaining[:, None] - self.advance  # [B, V] ticks left after a token
         far = self.reach_limit + left.remainder(self.reach_gcd)
         fits = (left >= 0) & self.reachable[
             torch.where(left < self.reach_limit, left.clamp(min=0), far)

@@ -10,6 +10,7 @@ The prompt is run once with batch size 1 and its state copied to every row.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -29,6 +30,19 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
         drop[..., 0] = False
         logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
     return logits
+
+
+@contextlib.contextmanager
+def no_onednn():
+    """oneDNN re-packs the LSTM weights on every call: 2x slower for one-token steps on CPU."""
+    before = torch._C._get_mkldnn_enabled()
+    torch._C._set_mkldnn_enabled(
+        False
+    )  # what torch.backends.mkldnn.flags() does, minus its warning
+    try:
+        yield
+    finally:
+        torch._C._set_mkldnn_enabled(before)
 
 
 @torch.inference_mode()
@@ -63,6 +77,10 @@ class Sampler:
         generator: torch.Generator | None = None,
     ) -> list[list[int]]:
         """``n`` continuations of ``prompt`` (each without the prompt), sampled in one batch."""
+        with no_onednn():
+            return self._generate(model, prompt, n, rules, max_tokens, generator)
+
+    def _generate(self, model, prompt, n, rules, max_tokens, generator) -> list[list[int]]:
         device = next(model.parameters()).device
         logits, state = run_prompt(model, prompt, device)
         index = torch.zeros(n, dtype=torch.long, device=device)
@@ -72,7 +90,9 @@ class Sampler:
         out = []
         for _ in range(max_tokens):
             logits = logits.masked_fill(~rules.allowed(prev, rstate), float("-inf"))
-            logits = filter_logits(logits / self.temperature, self.top_k, self.top_p)
+            if self.temperature != 1.0:
+                logits = logits / self.temperature
+            logits = filter_logits(logits, self.top_k, self.top_p)
             prev = torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)
             out.append(prev)
             rstate = rules.update(prev, rstate)
@@ -98,6 +118,10 @@ class BeamSearch:
         max_tokens: int,
         generator: torch.Generator | None = None,
     ) -> list[list[int]]:
+        with no_onednn():
+            return self._generate(model, prompt, n, rules, max_tokens)
+
+    def _generate(self, model, prompt, n, rules, max_tokens) -> list[list[int]]:
         device = next(model.parameters()).device
         width = max(self.beam_size, n)
         logits, state = run_prompt(model, prompt, device)

@@ -14,7 +14,7 @@ from torch import nn
 from seqpipe.features.augment import WaveAugment
 from seqpipe.features.normalize import FeatureNorm, Normalize
 from seqpipe.features.specaugment import SpecAugment
-from seqpipe.types import NonNegativeInt, PositiveFloat, PositiveInt
+from seqpipe.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 
 class LogMel(nn.Module):
@@ -39,9 +39,14 @@ class LogMel(nn.Module):
         freq_width: NonNegativeInt = 10,
         time_masks: NonNegativeInt = 2,
         time_width: NonNegativeInt = 20,
+        pad_ms: NonNegativeFloat = 0.0,
     ):
         super().__init__()
         self.sample_rate = sample_rate
+        # silence added before and after every utterance, in training and inference alike:
+        # tightly trimmed clips (FSDD) then look like speech cut from a longer recording
+        self.pad = int(sample_rate * pad_ms / 1000)
+        self.lead_seconds = self.pad / sample_rate  # feature time 0 is this far before the audio
         self.hop_length = int(sample_rate * hop_ms / 1000)
         win_length = int(sample_rate * win_ms / 1000)
         self.n_fft = 1 << (win_length - 1).bit_length()
@@ -75,6 +80,8 @@ class LogMel(nn.Module):
     def forward(
         self, waves: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.pad:
+            waves, lengths = pad_edges(waves, lengths, self.pad)
         if self.wave_augment is not None and self.training:
             waves, lengths = self.wave_augment(waves, lengths)
         if waves.shape[1] <= self.n_fft // 2:  # reflect padding needs a little signal
@@ -87,3 +94,12 @@ class LogMel(nn.Module):
         if self.spec_augment is not None and self.training:
             feats = self.spec_augment(feats, frames)
         return feats, frames
+
+
+def pad_edges(
+    waves: torch.Tensor, lengths: torch.Tensor, pad: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Put ``pad`` zeros before and after each utterance (batch padding stays at the end)."""
+    lengths = lengths.to(waves.device)
+    mask = torch.arange(waves.shape[1], device=waves.device)[None, :] < lengths[:, None]
+    return nn.functional.pad(waves * mask, (pad, pad)), lengths + 2 * pad

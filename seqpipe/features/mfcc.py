@@ -12,7 +12,7 @@ import torchaudio
 
 from seqpipe.features.logmel import LogMel
 from seqpipe.features.normalize import FeatureNorm, Normalize
-from seqpipe.types import NonNegativeInt, PositiveFloat, PositiveInt
+from seqpipe.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 
 class MFCC(LogMel):
@@ -33,10 +33,11 @@ class MFCC(LogMel):
         freq_width: NonNegativeInt = 4,
         time_masks: NonNegativeInt = 2,
         time_width: NonNegativeInt = 20,
+        pad_ms: NonNegativeFloat = 0.0,
     ):
         super().__init__(
             sample_rate, n_mels, win_ms, hop_ms, normalize, augment, spec_augment,
-            freq_masks, freq_width, time_masks, time_width,
+            freq_masks, freq_width, time_masks, time_width, pad_ms,
         )  # fmt: skip
         self.register_buffer("dct", torchaudio.functional.create_dct(n_mfcc, n_mels, "ortho"))
         self.deltas = deltas
