@@ -24,8 +24,10 @@ class WaveAugment(nn.Module):
         noise_snr_db: tuple[float, float] | None = (10.0, 40.0),
         gain_db: tuple[float, float] | None = (-10.0, 6.0),
         prob: float = 0.5,
+        silence: int = 0,
     ):
         super().__init__()
+        self.silence = silence  # up to this many samples of silence before and after each clip
         self.speeds = tuple(speeds)
         self.noise_snr_db = noise_snr_db
         self.gain_db = gain_db
@@ -41,6 +43,8 @@ class WaveAugment(nn.Module):
             new, old = 100, int(round(100 * speed))
             waves = torchaudio.functional.resample(waves, old, new)
             lengths = (lengths * new + old - 1) // old
+        if self.silence > 0:
+            waves, lengths = random_silence(waves, lengths, self.silence)
         B, N = waves.shape
         mask = (
             torch.arange(N, device=waves.device)[None, :] < lengths.to(waves.device)[:, None]
@@ -57,3 +61,17 @@ class WaveAugment(nn.Module):
             noise = torch.randn_like(waves) * (power / 10 ** (snr / 10)).sqrt()
             waves = waves + apply() * noise
         return waves * mask, lengths
+
+
+def random_silence(
+    waves: torch.Tensor, lengths: torch.Tensor, most: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shift each utterance right by 0..``most`` samples and add 0..``most`` after it."""
+    B, N = waves.shape
+    lengths = lengths.to(waves.device)
+    lead = torch.randint(0, most + 1, (B,), device=waves.device)
+    trail = torch.randint(0, most + 1, (B,), device=waves.device)
+    index = torch.arange(N + 2 * most, device=waves.device)[None, :] - lead[:, None]
+    inside = (index >= 0) & (index < lengths[:, None])
+    out = waves.gather(1, index.clamp(0, N - 1)) * inside
+    return out, lengths + lead + trail

@@ -40,6 +40,7 @@ class LogMel(nn.Module):
         time_masks: NonNegativeInt = 2,
         time_width: NonNegativeInt = 20,
         pad_ms: NonNegativeFloat = 0.0,
+        augment_silence_ms: NonNegativeFloat = 0.0,
     ):
         super().__init__()
         self.sample_rate = sample_rate
@@ -60,7 +61,8 @@ class LogMel(nn.Module):
         )
         self.output_size = n_mels
         self.norm = FeatureNorm(self.output_size, normalize)
-        self.wave_augment = WaveAugment() if augment else None
+        silence = int(sample_rate * augment_silence_ms / 1000)
+        self.wave_augment = WaveAugment(silence=silence) if augment else None
         self.spec_augment = (
             SpecAugment(freq_masks, freq_width, time_masks, time_width) if spec_augment else None
         )
