@@ -112,6 +112,20 @@ def test_wave_augment_is_identity_in_eval_and_speed_changes_lengths():
     assert out[1, 5000:].abs().sum() == 0
 
 
+def test_random_silence_shifts_each_utterance_and_keeps_its_samples():
+    from seqpipe.features.augment import random_silence
+
+    waves = torch.arange(1, 11, dtype=torch.float32).repeat(3, 1)
+    lengths = torch.tensor([10, 6, 3])
+    torch.manual_seed(0)
+    out, new = random_silence(waves, lengths, 4)
+    for b in range(3):
+        real = out[b][out[b] != 0]
+        assert real.tolist() == list(range(1, int(lengths[b]) + 1))  # same samples, in order
+        last = int(out[b].nonzero().max())
+        assert lengths[b] <= new[b] <= lengths[b] + 8 and last < new[b]
+
+
 def test_feature_modules_augment_only_in_training():
     features = LogMel(8000, 20, augment=True, spec_augment=True)
     waves, lengths = batch()

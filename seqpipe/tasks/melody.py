@@ -25,7 +25,7 @@ from seqpipe.types import NonNegativeInt, PositiveInt
 class MelodyExample:
     melody: Melody
     tokens: list[int]
-    augment: bool = False
+    train: bool = False  # training batches: transposed (if enabled) and cut to equal lengths
 
 
 class MelodyTask(Task):
@@ -66,14 +66,14 @@ class MelodyTask(Task):
             if train:
                 tokens = tokens[: self.max_tokens]
             if len(tokens) > PREFIX + 1:
-                examples.append(MelodyExample(melody, tokens, augment=train and self.transpose > 0))
+                examples.append(MelodyExample(melody, tokens, train=train))
         return examples
 
     def length(self, example: MelodyExample) -> int:
         return len(example.tokens)
 
     def _tokens(self, example: MelodyExample) -> list[int]:
-        if not example.augment:
+        if not example.train or not self.transpose:
             return example.tokens
         import torch
 
@@ -87,7 +87,7 @@ class MelodyTask(Task):
         import torch
 
         rows = [self._tokens(e) for e in examples]
-        if any(e.augment for e in examples):
+        if any(e.train for e in examples):
             # Training: cut every row to the batch's shortest. Batches are length-bucketed,
             # so little is lost, and a packed LSTM whose rows all have the same length runs
             # ~5x faster on the CPU than one with ragged lengths.
