@@ -63,13 +63,15 @@ def word_timings(
     seconds_per_frame: float,
     offset: float = 0.0,
     limit: float | None = None,
+    floor: float | None = None,
 ) -> list[Word]:
     """Words of ``hyp`` with global times (``offset`` + frames * ``seconds_per_frame``).
 
     ``log_probs`` [T, V] are the utterance's CTC posteriors; without them (attention
     decoders) the frames in ``hyp.frames`` give the times and ``hyp.confidences`` the
     confidence.
-    Times are clipped to ``limit`` (the audio's duration) and never run backwards.
+    Times are clipped to [``floor``, ``limit``] (the chunk's span in the audio) and never
+    run backwards.
     """
     tokens = hyp.tokens
     spans = align_tokens(log_probs, tokens, text.blank) if log_probs is not None else None
@@ -96,6 +98,8 @@ def word_timings(
         confidence = sum(spans[i][2] for i in group) / len(group)
         if limit is not None:
             start, end = min(start, limit), min(end, limit)
+        if floor is not None:
+            start, end = max(start, floor), max(end, floor)
         if words:
             start = max(start, words[-1].end)
         word = (

@@ -124,6 +124,8 @@ class Transcriber:
         self.sample_rate = int(getattr(features, "sample_rate", 16000))
         hop = getattr(features, "hop_length", None)
         self.feature_seconds = hop / self.sample_rate if hop else None
+        # features that pad the signal put frame 0 this long before the audio starts
+        self.lead_seconds = float(getattr(features, "lead_seconds", 0.0))
         self.decoder = choose_decoder(self.pipeline, beam_size, lm, lm_weight)
         self.text = self.decoder.text
 
@@ -227,7 +229,13 @@ class Transcriber:
             if out.log_probs is not None:
                 log_probs = out.log_probs[row, : int(out.lengths[row])]
             words = word_timings(
-                hyp, self.text, log_probs, frame_seconds, offset=c.start, limit=end
+                hyp,
+                self.text,
+                log_probs,
+                frame_seconds,
+                offset=c.start - self.lead_seconds,
+                limit=end,
+                floor=c.start,
             )
             result.append(Segment(c.start, end, hyp.text, words))
         return result
