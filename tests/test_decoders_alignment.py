@@ -59,10 +59,10 @@ def test_impossible_alignment_falls_back_to_emission_frames():
 
 def test_feature_lead_shifts_times_and_clips_at_the_chunk_start():
     # features that pad 0.1 s of silence put frame 0 before the chunk; times shift back
-    lp = posteriors("nnoo___ggoo")
+    lp = posteriors("nnoo_ _ggoo")
     hyp = CTCGreedy(VOCAB, 0)(lp[None])[0]
     words = word_timings(hyp, TokenText(VOCAB, 0), lp, 0.1, offset=5.0 - 0.1, floor=5.0, limit=6.0)
     assert [w.word for w in words] == ["no", "go"]
     assert words[0].start == 5.0  # would be 4.9 without the floor
-    assert math.isclose(words[1].start, 4.9 + 7 * 0.1)
+    assert math.isclose(words[1].start, 4.9 + 7 * 0.1)  # "g" at frame 7
     assert math.isclose(words[1].end, 4.9 + 11 * 0.1)
