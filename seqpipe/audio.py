@@ -52,10 +52,11 @@ def write_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) 
     """Write audio atomically; the format follows the suffix (.wav, .flac, .ogg)."""
     import soundfile as sf
 
+    from seqpipe.atomic import atomic_path
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    sf.write(str(tmp), samples, sample_rate, format=path.suffix.lstrip(".").upper() or "WAV")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), samples, sample_rate, format=path.suffix.lstrip(".").upper() or "WAV")
 
 
 def _reason(exc: BaseException) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from seqpipe.atomic import atomic_path
 from seqpipe.errors import SeqpipeError
 
 UNK_LOG10 = -100.0  # what KenLM substitutes for a missing <unk>; written explicitly instead
@@ -118,15 +119,8 @@ def _copy_with_unk(src: io.TextIOBase, dst: io.TextIOBase, add_unk: bool = True)
 @contextlib.contextmanager
 def _atomic_file(path: Path) -> Iterator[io.TextIOBase]:
     """A text file that appears at ``path`` only once fully written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        yield f
 
 
 def _atomic_write(path: Path, text: str) -> None:

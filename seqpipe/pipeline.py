@@ -11,7 +11,6 @@ import copy
 import inspect
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 
 from seqpipe import __version__
+from seqpipe.atomic import atomic_path
 from seqpipe.config import COMPONENT_SECTIONS, split_component, validate_options
 from seqpipe.errors import SeqpipeError
 from seqpipe.registry import Registry, unknown_name_message
@@ -120,17 +120,9 @@ class Pipeline(nn.Module):
             **(extra or {}),
         }
         tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata={METADATA_KEY: json.dumps(metadata)})
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(metadata)})
+        return Path(path)
 
     @classmethod
     def load(
@@ -153,7 +145,11 @@ class Pipeline(nn.Module):
                     raise SeqpipeError(
                         f"{path}: needs {kind} '{component['name']}' from the plugin package "
                         f"'{package}', which is not installed (pip install {package})"
-                        + (f" or not allowed by {ALLOW_ENV}" if allowed_plugins() is not None else "")
+                        + (
+                            f" or not allowed by {ALLOW_ENV}"
+                            if allowed_plugins() is not None
+                            else ""
+                        )
                     )
                 raise SeqpipeError(
                     f"{path}: {unknown_name_message(kind, component['name'], registry.names(kind))}"

@@ -102,10 +102,11 @@ def command(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from seqpipe.atomic import write_text
     from seqpipe.audio import audio_duration
     from seqpipe.errors import SeqpipeError
     from seqpipe.transcribe import STDIN, Transcriber, expand_inputs, stdin_to_file
-    from seqpipe.transcript import FORMATS, write_atomic
+    from seqpipe.transcript import FORMATS
     from seqpipe.vad import VADOptions
 
     fmts = list(FORMATS) if "all" in formats else list(dict.fromkeys(formats))
@@ -130,7 +131,7 @@ def command(
         else:
             base = Path(output_dir) / item.name if output_dir else Path(item.path).with_suffix("")
             for fmt in fmts:
-                write_atomic(base.with_name(f"{base.name}.{fmt}"), transcript.render(fmt))
+                write_text(base.with_name(f"{base.name}.{fmt}"), transcript.render(fmt))
             written.append(1)
 
     import torch

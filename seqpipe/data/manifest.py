@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from seqpipe.atomic import write_text
 from seqpipe.errors import SeqpipeError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
@@ -59,10 +59,7 @@ def write_manifest(
         else:
             entry["audio"] = str(audio)
         lines.append(json.dumps(entry, ensure_ascii=False))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write("\n".join(lines) + ("\n" if lines else ""))
-    os.replace(tmp, path)
+    write_text(path, "\n".join(lines) + ("\n" if lines else ""))
     return path
 
 

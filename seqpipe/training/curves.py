@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from seqpipe.atomic import atomic_path
 from seqpipe.errors import SeqpipeError
 from seqpipe.training.metrics_log import read_metrics
 
@@ -56,10 +57,9 @@ def plot_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None
     fig.suptitle(run_dir.name)
     fig.tight_layout()
     output = Path(output) if output else run_dir / "curves.png"
-    tmp = output.with_name(f".{output.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100)
+    with atomic_path(output) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
-    os.replace(tmp, output)
     return output
 
 

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from seqpipe.atomic import write_text
+
 FILENAME = "metrics.jsonl"
 
 
@@ -51,9 +53,7 @@ class MetricsLog:
 
     def _truncate(self, step: int) -> None:
         rows = [r for r in read_metrics(self.path.parent) if r.get("step", 0) <= step]
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        os.replace(tmp, self.path)
+        write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
 
     def log(self, split: str, step: int, epoch: int, values: dict[str, Any]) -> None:
         row = {"split": split, "step": step, "epoch": epoch}

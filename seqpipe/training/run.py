@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from seqpipe.atomic import write_text
 from seqpipe.errors import SeqpipeError
 
 
@@ -24,13 +24,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def data_sources(config: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +87,7 @@ def fit(
         if dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             resolved = {**pipeline.config, "train": options.to_dict(), "seed": seed}
-            write_atomic(run_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+            write_text(run_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
         if console is not None and dist.is_main:
             from seqpipe.device import device_name
 
@@ -120,7 +113,7 @@ def fit(
         summary["run_dir"] = str(run_dir)
         summary["primary_metric"] = task.primary_metric
         if dist.is_main:
-            write_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+            write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
             try:
                 from seqpipe.training.curves import plot_run
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from seqpipe.atomic import write_text
 from seqpipe.errors import SeqpipeError
 from seqpipe.training.options import TrainOptions
 
@@ -125,9 +126,7 @@ def write_results(out: Path, rows: list[dict[str, Any]], metric: str, higher: bo
         ("results.md", "\n".join(lines) + "\n"),
         ("results.json", json.dumps(rows, indent=2) + "\n"),
     ):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, out / name)
+        write_text(out / name, text)
     return out / "results.md"
 
 
