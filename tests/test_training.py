@@ -345,3 +345,21 @@ def test_tensorboard_events_when_installed(tones, tmp_path):
     pytest.importorskip("tensorboard", reason="the optional 'tensorboard' extra is not installed")
     fit(tiny_config(tones, "train.epochs=1"), tmp_path)
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_classify_manifest_errors_name_the_file_and_entry(tones, tmp_path):
+    from seqpipe.tasks.classify import Classify
+
+    task = Classify(labels=["low", "mid", "high"], sample_rate=8000)
+    good = next(line for line in Path(tones["train"]).read_text().splitlines() if line.strip())
+    audio = str(Path(tones["train"]).parent / json.loads(good)["audio"])
+    bad_label = tmp_path / "bad_label.jsonl"
+    bad_label.write_text(json.dumps({"audio": audio, "label": "ultra"}) + "\n")
+    with pytest.raises(SeqpipeError, match=rf"{bad_label}: entry 1: label 'ultra' is not one of"):
+        task.load_data(bad_label, train=False)
+    no_label = tmp_path / "no_label.jsonl"
+    no_label.write_text(json.dumps({"audio": audio}) + "\n")
+    with pytest.raises(
+        SeqpipeError, match=rf"{no_label}:1: expected an object with 'audio' and 'label'"
+    ):
+        task.load_data(no_label, train=False)

@@ -20,7 +20,9 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)$")
 
 
-def read_manifest(path: str | os.PathLike) -> list[dict[str, Any]]:
+def read_manifest(
+    path: str | os.PathLike, required: tuple[str, ...] = ("audio", "text")
+) -> list[dict[str, Any]]:
     """Read a manifest; audio paths come back absolute. Bad lines fail naming file:line."""
     path = Path(path)
     try:
@@ -35,8 +37,9 @@ def read_manifest(path: str | os.PathLike) -> list[dict[str, Any]]:
             entry = json.loads(line)
         except json.JSONDecodeError as exc:
             raise SeqpipeError(f"{path}:{number}: invalid JSON: {exc.msg}") from None
-        if not isinstance(entry, dict) or "audio" not in entry or "text" not in entry:
-            raise SeqpipeError(f"{path}:{number}: expected an object with 'audio' and 'text'")
+        if not isinstance(entry, dict) or any(key not in entry for key in required):
+            expected = " and ".join(f"'{key}'" for key in required)
+            raise SeqpipeError(f"{path}:{number}: expected an object with {expected}")
         audio = Path(entry["audio"])
         entry["audio"] = str(audio if audio.is_absolute() else path.parent / audio)
         entries.append(entry)

@@ -6,7 +6,6 @@ its index). The features module turns padded waveforms into frames on the device
 the ``classifier`` model maps them to one logit vector per example.
 """
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -48,35 +47,16 @@ class Classify(Task):
     def load_data(self, source: Any, *, train: bool) -> list[dict[str, Any]]:
         """Read the manifest and the audio it lists (eagerly: classification sets are small)."""
         from seqpipe.audio import load_audio
+        from seqpipe.data.manifest import read_manifest
 
         path = Path(source)
-        try:
-            lines = path.read_text().splitlines()
-        except OSError as exc:
-            raise SeqpipeError(f"{path}: cannot read manifest: {exc.strerror or exc}") from None
         examples = []
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SeqpipeError(f"{path}:{number}: invalid JSON: {exc.msg}") from None
-            if not isinstance(entry, dict) or "audio" not in entry or self.label_key not in entry:
-                raise SeqpipeError(
-                    f"{path}:{number}: expected an object with 'audio' and '{self.label_key}'"
-                )
-            audio = Path(entry["audio"])
-            audio = audio if audio.is_absolute() else path.parent / audio
-            wave = load_audio(audio, self.sample_rate)
+        for number, entry in enumerate(read_manifest(path, required=("audio", self.label_key)), 1):
+            wave = load_audio(entry["audio"], self.sample_rate)
             if self.max_samples:
                 wave = wave[: self.max_samples]
-            examples.append(
-                {
-                    "audio": torch.from_numpy(wave),
-                    "label": self.label_id(entry[self.label_key], f"{path}:{number}"),
-                }
-            )
+            label = self.label_id(entry[self.label_key], f"{path}: entry {number}")
+            examples.append({"audio": torch.from_numpy(wave), "label": label})
         if not examples:
             raise SeqpipeError(f"{path}: manifest lists no examples")
         return examples
