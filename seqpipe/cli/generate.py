@@ -101,7 +101,8 @@ def command(
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "little") >> 1
         click.echo(f"seed {seed}", err=True)
-    torch.set_num_threads(1)  # one small step at a time: extra threads only add overhead
+    if n <= 4:
+        torch.set_num_threads(1)  # one small step at a time: extra threads only add overhead
     pipeline = Pipeline.load(model, device=pick_device(device))
     decoder = pipeline.decoder if isinstance(pipeline.decoder, Sampler) else Sampler()
     if beam:

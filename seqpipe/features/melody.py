@@ -34,9 +34,7 @@ class MelodyEncoding:
         self.key_base = self._add("key", [f"key:{k}" for k in KEYS] + ["key:?"])
         self.meter_base = self._add("meter", [f"meter:{m}" for m in METERS])
         self.tempo_base = self._add("tempo", [f"tempo:{v}" for v in TEMPO_VALUES])
-        self.pitch_base = self._add(
-            "pitch", [f"note:{p}" for p in range(min_pitch, max_pitch + 1)]
-        )
+        self.pitch_base = self._add("pitch", [f"note:{p}" for p in range(min_pitch, max_pitch + 1)])
         self._add_body()
 
     def _add(self, kind: str, names: list[str]) -> int:
