@@ -59,8 +59,8 @@ FORMAT_CHOICES = ("txt", "json", "srt", "vtt", "all")
 @click.option(
     "--threads",
     type=click.IntRange(1),
-    help="CPU threads for the model. Default 1 on CPU: a recurrent step is too small to "
-    "split, and on a busy machine extra threads spin-wait (measured 5-50x slower).",
+    help="CPU threads for the model (default: torch's, one per core). On a machine busy "
+    "with other work, --threads 1 avoids threads spin-waiting for a core.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def command(
@@ -147,8 +147,6 @@ def command(
                 lm_weight=lm_weight, vad=VADOptions(max_seconds=max_chunk),
                 threads=threads,
             )  # fmt: skip
-            if threads is None and transcriber.device.type == "cpu":
-                torch.set_num_threads(1)
             durations = []
             for item in inputs:
                 try:
