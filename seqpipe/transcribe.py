@@ -98,7 +98,7 @@ class Transcriber:
 
     def __init__(
         self,
-        model: str = "en-small",
+        model: str | None = None,
         device: str | None = None,
         batch_size: int = 16,
         beam_size: int | None = None,
@@ -110,12 +110,14 @@ class Transcriber:
     ):
         """``threads`` sets torch's CPU threads (None leaves them as they are)."""
         from seqpipe.device import pick_device
+        from seqpipe.pipeline import Pipeline
 
         if threads:
             torch.set_num_threads(threads)
 
         self.device = pick_device(device) if pipeline is None else pipeline.device
-        self.pipeline = pipeline if pipeline is not None else load_bundle(model, self.device)
+        model = model or default_model()
+        self.pipeline = pipeline if pipeline is not None else Pipeline.load(model, self.device)
         self.pipeline.eval()
         self.model_name = model if pipeline is None else str(pipeline.config.get("name", ""))
         self.batch_size = batch_size
@@ -241,24 +243,15 @@ class Transcriber:
         return result
 
 
-def load_bundle(model: str, device: torch.device):
-    """Load a bundle by name or path; a missing default model says what to do instead."""
-    from seqpipe.pipeline import Pipeline
+# The default model: the first of these that is bundled (en-small is not trained yet).
+DEFAULT_MODELS = ("en-small", "digits")
+
+
+def default_model() -> str:
     from seqpipe.plugins import registry
 
-    names = registry().names("bundle")
-    if (
-        not Path(model).exists()
-        and model not in names
-        and os.sep not in model
-        and not Path(model).suffix
-    ):
-        shipped = ", ".join(names) or "none yet"
-        raise SeqpipeError(
-            f"model '{model}' is not bundled with this install (bundled: {shipped}); "
-            "pass -m NAME or -m PATH.safetensors"
-        )
-    return Pipeline.load(model, device)
+    bundled = registry().names("bundle")
+    return next((name for name in DEFAULT_MODELS if name in bundled), DEFAULT_MODELS[0])
 
 
 def choose_decoder(pipeline, beam_size: int | None, lm: str | None, lm_weight: float | None):

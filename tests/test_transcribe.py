@@ -165,7 +165,7 @@ def test_unknown_default_model_is_a_clear_error(tmp_path):
     sf.write(wav, tones(BURSTS, 5.0), SR)
     result = run(wav, "-m", "no-such-model")
     assert result.exit_code == 1
-    assert "model 'no-such-model' is not bundled" in result.output
+    assert "unknown model 'no-such-model' (installed: " in result.output
 
 
 DIGITS = Path(__file__).resolve().parents[1] / "seqpipe" / "bundled" / "digits.safetensors"

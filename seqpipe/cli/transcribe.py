@@ -12,9 +12,9 @@ FORMAT_CHOICES = ("txt", "json", "srt", "vtt", "all")
 @click.option(
     "-m",
     "--model",
-    default="en-small",
-    show_default=True,
-    help="Bundled model name or a .safetensors bundle.",
+    default=None,
+    help="Bundled model name or a .safetensors bundle (default: en-small, or digits while "
+    "en-small is not bundled).",
 )
 @click.option(
     "-f",
