@@ -32,7 +32,10 @@ def build_component(
 ):
     """Instantiate one config section; returns (object, resolved section)."""
     name, options = split_component(section)
-    target = registry.get(kind, name).load()
+    try:
+        target = registry.get(kind, name).load()
+    except SeqpipeError as exc:
+        raise SeqpipeError(f"{source}: {_section_of(kind)}.name: {exc}") from None
     accepted = inspect.signature(target).parameters
     options = validate_options(
         target, options, where=_section_of(kind), source=source, wired=frozenset(wired)

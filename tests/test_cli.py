@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from conftest import run_seqpipe
+from conftest import REPO, run_seqpipe
 from seqpipe.device import pick_device
 from seqpipe.errors import SeqpipeError
 
@@ -59,3 +59,20 @@ def test_unavailable_device_is_a_clear_error():
     result = run_seqpipe("info", "--device", "cuda")
     assert result.returncode == 1
     assert "CUDA is not available" in result.stderr
+
+
+def test_train_config_errors_are_one_line_with_file_and_key(tmp_path):
+    recipe = "configs/tiny.yaml"
+    result = run_seqpipe(
+        "train", recipe, "--set", "model.name=lstmm", "--out", str(tmp_path / "run"), cwd=REPO
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert f"{recipe}: model.name: unknown model 'lstmm' (did you mean 'lstm'?" in lines[0]
+    result = run_seqpipe(
+        "train", recipe, "--set", "model.hidden_size=big", "--out", str(tmp_path / "run"), cwd=REPO
+    )
+    assert result.returncode == 1
+    assert f"{recipe}: model.hidden_size: expected a positive integer, got 'big'" in result.stderr
+    assert not (tmp_path / "run").exists()  # nothing written for a config that does not validate
