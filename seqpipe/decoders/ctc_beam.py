@@ -172,7 +172,12 @@ class CTCBeam:
         return entries
 
     def _build(self):
-        from torchaudio.models.decoder import ctc_decoder
+        try:
+            from torchaudio.models.decoder import ctc_decoder
+        except (ImportError, RuntimeError):  # torchaudio raises RuntimeError when it is missing
+            raise SeqpipeError(
+                "CTC beam search needs the flashlight-text package: pip install flashlight-text"
+            ) from None
 
         with tempfile.TemporaryDirectory(prefix="seqpipe-lex-") as tmp:
             lexicon_file = lm_dict = None
