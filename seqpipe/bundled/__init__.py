@@ -8,8 +8,14 @@ HERE = Path(__file__).parent
 
 # name -> (file, one-line description); files are produced by the recipes in configs/.
 BUNDLES = {
-    "folk": ("folk.safetensors", "folk-tune melody LSTM (configs/music/folk.yaml), default of seqpipe generate"),
-    "digits": ("digits.safetensors", "connected English digits, 8 kHz CTC BiGRU + digit-lexicon beam (configs/speech/digits.yaml)"),
+    "folk": (
+        "folk.safetensors",
+        "folk-tune melody LSTM (configs/music/folk.yaml), default of seqpipe generate",
+    ),
+    "digits": (
+        "digits.safetensors",
+        "connected English digits, 8 kHz CTC BiGRU + digit-lexicon beam (configs/speech/digits.yaml)",
+    ),
 }
 
 

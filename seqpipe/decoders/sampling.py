@@ -32,7 +32,9 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
     return logits
 
 
-def sample_categorical(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_categorical(
+    logits: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """One draw per row from softmax(logits), by the exponential-race (Gumbel-max) trick.
 
     argmax(p / E) with E ~ Exp(1) picks index i with probability p_i; it costs a few

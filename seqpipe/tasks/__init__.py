@@ -5,7 +5,19 @@ from seqpipe.hookspecs import hookimpl
 
 @hookimpl
 def register_tasks(register):
-    register("melody", "seqpipe.tasks.melody:MelodyTask", help="next-token melody LM: NLL per note, Markov baseline, generation")
-    register("classify", "seqpipe.tasks.classify:Classify", help="many-to-one audio classification from JSONL manifests: cross-entropy, accuracy")
-    register("speech", "seqpipe.tasks.speech:SpeechTask", help="speech-to-text from JSONL manifests: CTC (+attention) loss, WER/CER")
+    register(
+        "melody",
+        "seqpipe.tasks.melody:MelodyTask",
+        help="next-token melody LM: NLL per note, Markov baseline, generation",
+    )
+    register(
+        "classify",
+        "seqpipe.tasks.classify:Classify",
+        help="many-to-one audio classification from JSONL manifests: cross-entropy, accuracy",
+    )
+    register(
+        "speech",
+        "seqpipe.tasks.speech:SpeechTask",
+        help="speech-to-text from JSONL manifests: CTC (+attention) loss, WER/CER",
+    )
     pass
