@@ -363,3 +363,22 @@ def test_classify_manifest_errors_name_the_file_and_entry(tones, tmp_path):
         SeqpipeError, match=rf"{no_label}:1: expected an object with 'audio' and 'label'"
     ):
         task.load_data(no_label, train=False)
+
+
+def test_resume_with_a_changed_recipe_says_what_changed(tones, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    fit(tiny_config(tones, "train.epochs=1"), tmp_path)
+    out = io.StringIO()
+    console = Console(file=out, width=400)
+    fit(
+        tiny_config(tones, "train.epochs=2", "model.dropout=0.2"),
+        tmp_path,
+        resume=True,
+        console=console,
+    )
+    text = out.getvalue()
+    assert "resuming with a changed recipe:" in text
+    assert "model.dropout: 0.0 -> 0.2" in text and "train.epochs: 1 -> 2" in text

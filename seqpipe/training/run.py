@@ -37,6 +37,19 @@ def data_sources(config: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def recipe_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """``key.path: old -> new`` for every value that differs between two resolved recipes."""
+    changes = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        path = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += recipe_changes(a, b, f"{path}.")
+        elif a != b:
+            changes.append(f"{path}: {a!r} -> {b!r}")
+    return changes
+
+
 def default_run_dir(config: dict[str, Any]) -> Path:
     name = config.get("name") or Path(config.get("_source", "run")).stem
     return Path("runs") / str(name)
@@ -87,6 +100,12 @@ def fit(
         if dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             resolved = {**pipeline.config, "train": options.to_dict(), "seed": seed}
+            previous = run_dir / "config.yaml"
+            if resume_state is not None and previous.exists():
+                # allowed (fine-tuning, more epochs), but never silent
+                changes = recipe_changes(yaml.safe_load(previous.read_text()) or {}, resolved)
+                if changes and console is not None:
+                    console.print(f"resuming with a changed recipe: {'; '.join(changes)}")
             write_text(run_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
         if console is not None and dist.is_main:
             from seqpipe.device import device_name
