@@ -127,8 +127,10 @@ def test_lm_padded_batch_equals_each_sequence_alone(options):
 
 
 @pytest.mark.parametrize("options", LM_CASES)
-def test_lm_forward_equals_repeated_step(options):
+@pytest.mark.parametrize("mode", ["train", "eval"])  # eval steps through the cells directly
+def test_lm_forward_equals_repeated_step(options, mode):
     model = build("rnn_lm", **{"embedding_size": 6, "attention_size": 5, **SMALL, **options})
+    model.train(mode == "train")
     torch.manual_seed(2)
     tokens = torch.randint(0, V, (2, 9))  # longer than the attention windows: ring wraps
     full = model(tokens, torch.tensor([9, 9]))

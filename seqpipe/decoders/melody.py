@@ -111,6 +111,8 @@ class MelodyRules:
         self.far_fits = (self.far_fits | self.free) & (
             torch.arange(len(self.free), device=device) != EOS
         )
+        self.far_next = self.grammar_ok & self.far_fits[0]  # [prev, next] when gcd is 1
+        self.max_advance, self.far_until = int(self.advance.max()), 0
         time = int(self.advance[torch.tensor(prompt, device=device)].sum())
         target = NO_TARGET
         if self.target_ticks is not None:
@@ -132,10 +134,12 @@ class MelodyRules:
             )
             mask[:, self.forced[forced]] = True  # a token the user gave (meter, tempo, primer)
             return mask
+        if st.pos < self.far_until and self.reach_gcd == 1:  # the common case: one lookup
+            return self.far_next.index_select(0, prev)
         remaining = st.target - st.time
-        if int(remaining.min()) >= self.far:  # the common case: a few ops per step
+        if st.pos < self.far_until or self._far_for(st.pos, remaining):
             if self.reach_gcd == 1:
-                return self.grammar_ok[prev] & self.far_fits[0]
+                return self.far_next.index_select(0, prev)
             return self.grammar_ok[prev] & self.far_fits[remaining.remainder(self.reach_gcd)]
         left = remaining[:, None] - self.advance  # [B, V] ticks left after a token
         far = self.reach_limit + left.remainder(self.reach_gcd)
@@ -149,14 +153,24 @@ class MelodyRules:
         mask = torch.where(stop, self.eos_only, mask)
         return torch.where(st.ended[:, None], self.pad_only_mask, mask)
 
+    def _far_for(self, pos: int, remaining: torch.Tensor) -> bool:
+        """Whether every row is far from its end; if so, note for how many more tokens it
+        stays so (each advances at most ``advance.max()``), sparing a device sync a step."""
+        spare = int(remaining.min()) - self.far
+        if spare < 0:
+            return False
+        self.far_until = pos + 1 + spare // self.max_advance
+        return True
+
     def update(self, token: torch.Tensor, st: RowState) -> RowState:
         target = st.target
         if st.pos < PREFIX and self.target_ticks is None and self.bars:
+            self.far_until = 0  # the target may change here
             meter = self.bar_ticks[token] > 0
             target = torch.where(meter, self._target_from(token), target)
         return RowState(
             pos=st.pos + 1,
-            time=st.time + self.advance[token],
+            time=st.time + self.advance.index_select(0, token),
             target=target,
             ended=st.ended | (token == EOS),
         )

@@ -4,7 +4,9 @@ Both drive the model's incremental API only (``initial_state``/``step``/``reorde
 so each new token costs O(1) however long the sequence already is. What may come next
 (grammar, scale, length budget) is the business of a ``rules`` object (see
 ``seqpipe.decoders.melody.MelodyRules``): ``start(n)`` -> state, ``allowed(prev, state)``
--> bool [B, V], ``update(token, state)`` -> state, ``select(state, index)``, ``finished(state)``.
+-> bool [B, V], ``update(token, state)`` -> state, ``select(state, index)``, ``done(state)``
+-> bool [B] (rows that have ended), ``finished(state)``, ``trim(rows)``. Sampled rows that
+are done leave the batch, so a batch costs what its rows need, not its longest row times n.
 The prompt is run once with batch size 1 and its state copied to every row.
 """
 
@@ -17,6 +19,8 @@ import torch
 
 from seqpipe.types import NonNegativeInt, PositiveFloat, PositiveInt, Probability
 
+NUCLEUS_CANDIDATES = 64  # top-p looks at this many best tokens first: a cheap top-k, no sort
+
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
     """Keep the ``top_k`` best tokens and the smallest set whose probability reaches ``top_p``."""
@@ -24,9 +28,18 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
         kth = logits.topk(top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p < 1.0:
+        k = min(NUCLEUS_CANDIDATES, logits.shape[-1])
+        best, order = logits.topk(k, dim=-1)
+        probs = logits.softmax(-1).gather(-1, order)
+        mass = probs.cumsum(dim=-1)
+        if k == logits.shape[-1] or bool((mass[..., -1] > top_p).all()):  # nucleus within k
+            drop = mass - probs > top_p  # mass before this token already enough
+            drop[..., 0] = False
+            kept = best.masked_fill(drop, float("-inf"))
+            return torch.full_like(logits, float("-inf")).scatter(-1, order, kept)
         sorted_logits, order = logits.sort(dim=-1, descending=True)
         probs = sorted_logits.softmax(dim=-1)
-        drop = probs.cumsum(dim=-1) - probs > top_p  # mass before this token already enough
+        drop = probs.cumsum(dim=-1) - probs > top_p  # the nucleus is wider than k: sort all
         drop[..., 0] = False
         logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
     return logits
@@ -92,6 +105,25 @@ class Sampler:
         with no_onednn():
             return self._generate(model, prompt, n, rules, max_tokens, generator)
 
+    def draw(self, logits: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """One token per row; nucleus sampling runs on the best few candidates, unsorted rest.
+
+        The exponential race of :func:`sample_categorical` needs no normalised
+        probabilities, so the candidates' softmax probabilities serve as they are.
+        """
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
+        if self.top_k or self.top_p >= 1.0:
+            return sample_categorical(filter_logits(logits, self.top_k, self.top_p), generator)
+        k = min(NUCLEUS_CANDIDATES, logits.shape[-1])
+        best, order = logits.softmax(-1).topk(k, dim=-1)
+        mass = best.cumsum(-1)
+        if k < logits.shape[-1] and not float(mass[:, -1].min()) > self.top_p:
+            return sample_categorical(filter_logits(logits, top_p=self.top_p), generator)
+        best = best.masked_fill(mass - best > self.top_p, 0.0)  # mass before already enough
+        race = torch.empty_like(best).exponential_(generator=generator)
+        return order.gather(-1, (best / race).argmax(-1, keepdim=True)).squeeze(-1)
+
     def _generate(self, model, prompt, n, rules, max_tokens, generator) -> list[list[int]]:
         device = next(model.parameters()).device
         logits, state = run_prompt(model, prompt, device)
@@ -99,19 +131,41 @@ class Sampler:
         logits, state = logits.index_select(0, index), model.reorder_state(state, index)
         prev = torch.full((n,), prompt[-1], dtype=torch.long, device=device)
         rstate = rules.start(n, prompt, device)
-        out = []
-        for _ in range(max_tokens):
-            logits = logits.masked_fill(~rules.allowed(prev, rstate), float("-inf"))
-            if self.temperature != 1.0:
-                logits = logits / self.temperature
-            logits = filter_logits(logits, self.top_k, self.top_p)
-            prev = sample_categorical(logits, generator)
+        rows = torch.arange(n, device=device)  # each working row's place in the output
+        chunks, out = [], []  # (rows, tokens) for each stretch between two compactions
+        for t in range(max_tokens):
+            logits = torch.where(rules.allowed(prev, rstate), logits, -torch.inf)
+            prev = self.draw(logits, generator)
             out.append(prev)
             rstate = rules.update(prev, rstate)
-            if rules.finished(rstate):
-                break
+            if (t + 1) % CHECK_EVERY == 0 or t + 1 == max_tokens:
+                done = rules.done(rstate)
+                if bool(done.all()):
+                    break
+                if bool(done.any()):  # finished rows leave the batch: later steps are cheaper
+                    chunks.append((rows, torch.stack(out, 1)))
+                    out, keep = [], (~done).nonzero().squeeze(1)
+                    rows, prev = rows[keep], prev[keep]
+                    state, rstate = model.reorder_state(state, keep), rules.select(rstate, keep)
             logits, state = model.step(prev, state)
-        return rules.trim(torch.stack(out, 1).tolist())
+        chunks.append((rows, torch.stack(out, 1)))
+        return rules.trim(assemble(chunks, n).tolist())
+
+
+CHECK_EVERY = 8  # steps between looks at which rows are done (each look waits for the device)
+
+
+def assemble(chunks: list[tuple[torch.Tensor, torch.Tensor]], n: int) -> torch.Tensor:
+    """Rows' tokens back in their original order, [n, T]; a row that left early repeats its
+    last token (its end marker or padding) to the end, which ``rules.trim`` cuts."""
+    total = sum(tokens.shape[1] for _, tokens in chunks)
+    result = chunks[0][1].new_empty(n, total)
+    t = 0
+    for rows, tokens in chunks:
+        result[rows, t : t + tokens.shape[1]] = tokens
+        t += tokens.shape[1]
+        result[rows, t:] = tokens[:, -1:]
+    return result
 
 
 class BeamSearch:
