@@ -116,8 +116,10 @@ class DotProductAttention(nn.Module):
         return _finish(weights @ keys, weights, single)
 
 
-class LocationAwareAttention(nn.Module):
+class LocationAwareAttention(AdditiveAttention):
     """Chorowski et al. (2015): score = v . tanh(W q + U k + V conv(previous weights)).
+
+    Additive attention plus a location term, so it shares W, U and v with its parent.
 
     The convolution over the previous alignment lets the score prefer moving forward
     from where the decoder last looked, which keeps long utterances aligned. It needs
@@ -134,17 +136,11 @@ class LocationAwareAttention(nn.Module):
         channels: int = 10,
         kernel_size: int = 31,
     ):
-        super().__init__()
         if kernel_size % 2 == 0:
             raise ValueError("kernel_size must be odd so the convolution keeps the length")
-        self.query_proj = nn.Linear(query_size, attention_size, bias=False)
-        self.key_proj = nn.Linear(key_size, attention_size)
+        super().__init__(query_size, key_size, attention_size)  # W, U, v and process_keys
         self.conv = nn.Conv1d(1, channels, kernel_size, padding=kernel_size // 2, bias=False)
         self.location_proj = nn.Linear(channels, attention_size, bias=False)
-        self.v = nn.Linear(attention_size, 1, bias=False)
-
-    def process_keys(self, keys: torch.Tensor) -> torch.Tensor:
-        return self.key_proj(keys)
 
     def forward(
         self,
