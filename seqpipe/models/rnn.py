@@ -70,10 +70,53 @@ class RecurrentStack(nn.Module):
         lengths = check_lengths(x, lengths, type(self).__name__)
         if bool((lengths == x.shape[1]).all()):  # nothing padded: packing would only cost time
             return self.rnn(x, state)
+        if x.device.type == "cpu" and self.cell != "lstm" and torch.is_grad_enabled():
+            return self._reversed_padded(x, lengths, state)
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, state = self.rnn(packed, state)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         return out, state
+
+    def _reversed_padded(self, x: torch.Tensor, lengths: torch.Tensor, state) -> tuple:
+        """The packed result without packing, for training GRU/RNN stacks on the CPU.
+
+        A packed batch leaves oneDNN's fused kernels for a per-step loop whose backward
+        pass is ~4x slower (a 3-layer BiGRU: 1.3 s vs 0.3 s a batch). Unpacked, a forward
+        direction is already exact on each real frame; a backward direction becomes exact
+        when each sequence is reversed within its own length first (padding stays at the
+        end), so layer by layer: reverse, run, reverse back, zero the padding. (LSTM keeps
+        packing: its final cell state at each sequence's end is not among the outputs.)
+        """
+        rnn, T = self.rnn, x.shape[1]
+        run = torch.gru if self.cell == "gru" else getattr(torch, f"rnn_{rnn.nonlinearity}")
+        dirs, per = (2 if rnn.bidirectional else 1), (4 if rnn.bias else 2)
+        lengths = lengths.to(x.device)
+        t = torch.arange(T, device=x.device)[None, :]
+        valid = (t < lengths[:, None]).unsqueeze(-1).to(x.dtype)
+        reverse = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t).unsqueeze(-1)
+        last = (lengths - 1).view(-1, 1, 1)
+        finals = []
+        for layer in range(rnn.num_layers):
+            outs = []
+            for d in range(dirs):
+                k = layer * dirs + d
+                h0 = (
+                    x.new_zeros(1, x.shape[0], rnn.hidden_size)
+                    if state is None
+                    else state[k : k + 1]
+                )
+                inp = x if d == 0 else x.gather(1, reverse.expand(-1, -1, x.shape[2]))
+                weights = rnn._flat_weights[k * per : (k + 1) * per]
+                out, _ = run(inp, h0, weights, rnn.bias, 1, 0.0, self.training, False, True)
+                at_end = out.gather(1, last.expand(-1, 1, out.shape[2])).squeeze(1)
+                finals.append(at_end)  # both directions end at the sequence's last real step
+                if d == 1:
+                    out = out.gather(1, reverse.expand(-1, -1, out.shape[2]))
+                outs.append(out * valid)
+            x = torch.cat(outs, dim=-1) if dirs == 2 else outs[0]
+            if layer < rnn.num_layers - 1 and rnn.dropout:
+                x = nn.functional.dropout(x, rnn.dropout, self.training)
+        return x, torch.stack(finals)
 
 
 class RecurrentFrameModel(nn.Module):
