@@ -128,17 +128,20 @@ def test_lm_padded_batch_equals_each_sequence_alone(options):
 
 
 @pytest.mark.parametrize("options", LM_CASES)
-@pytest.mark.parametrize("mode", ["train", "eval"])  # eval steps through the cells directly
+# eval steps through the cells directly; "generate" is eval under inference mode, as the
+# decoders run it (an LSTM's recurrent GEMM then goes through NumPy on the CPU)
+@pytest.mark.parametrize("mode", ["train", "eval", "generate"])
 def test_lm_forward_equals_repeated_step(options, mode):
     model = build("rnn_lm", **{"embedding_size": 6, "attention_size": 5, **SMALL, **options})
     model.train(mode == "train")
     torch.manual_seed(2)
     tokens = torch.randint(0, V, (2, 9))  # longer than the attention windows: ring wraps
-    full = model(tokens, torch.tensor([9, 9]))
-    state = model.initial_state(2, "cpu")
-    for t in range(9):
-        logits, state = model.step(tokens[:, t], state)
-        torch.testing.assert_close(logits, full[:, t], atol=ATOL, rtol=0)
+    full = model(tokens, torch.tensor([9, 9])).detach()
+    with torch.inference_mode(mode == "generate"):
+        state = model.initial_state(2, "cpu")
+        for t in range(9):
+            logits, state = model.step(tokens[:, t], state)
+            torch.testing.assert_close(logits, full[:, t], atol=ATOL, rtol=0)
 
 
 def test_lm_attention_window_state_stays_bounded_and_is_not_mutated():

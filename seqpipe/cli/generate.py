@@ -76,8 +76,6 @@ def command(
     """
     import os
 
-    import torch
-
     from seqpipe.decoders.melody import Request, generate_melodies, parse_primer
     from seqpipe.decoders.sampling import BeamSearch, Sampler
     from seqpipe.device import pick_device
@@ -101,8 +99,6 @@ def command(
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "little") >> 1
         click.echo(f"seed {seed}", err=True)
-    if n <= 4:
-        torch.set_num_threads(1)  # a 1-row step gains nothing from a 2nd thread; batches do
     pipeline = Pipeline.load(model, device=pick_device(device))
     decoder = pipeline.decoder if isinstance(pipeline.decoder, Sampler) else Sampler()
     if beam:

@@ -61,9 +61,7 @@ def sample_categorical(
 def no_onednn():
     """oneDNN re-packs the LSTM weights on every call: 2x slower for one-token steps on CPU."""
     before = torch._C._get_mkldnn_enabled()
-    torch._C._set_mkldnn_enabled(
-        False
-    )  # what torch.backends.mkldnn.flags() does, minus its warning
+    torch._C._set_mkldnn_enabled(False)  # torch.backends.mkldnn.flags(), minus its warning
     try:
         yield
     finally:
