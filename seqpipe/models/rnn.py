@@ -4,6 +4,7 @@
 frame, e.g. per-frame CTC logits. Time runs inside cuDNN/MKL's fused kernels on a
 packed batch, so padding costs nothing and never leaks into a sequence's outputs
 (a bidirectional layer's backward pass starts at each sequence's own last frame).
+GRU/RNN training on the CPU gets the same numbers unpacked (see ``_reversed_padded``).
 """
 
 from typing import Any, Literal
