@@ -102,7 +102,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="folk")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, all cores)")
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (default: torch's, all cores)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.threads:

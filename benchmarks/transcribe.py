@@ -3,6 +3,7 @@ a long input, and feature-extraction throughput (torchaudio CPU/GPU vs librosa).
 
     nice python benchmarks/transcribe.py                    # every bundled model
     nice python benchmarks/transcribe.py --model runs/x.safetensors --long-minutes 60
+    nice python benchmarks/transcribe.py --model en-small --audio speech.wav --long-minutes 0
 
 RTF = processing seconds / audio seconds (lower is better; 0.02 = an hour in 72 s),
 measured end to end through ``Transcriber.run``: streaming read, VAD, features, model,
@@ -154,6 +155,9 @@ def main() -> None:
     parser.add_argument(
         "--long-minutes", type=float, default=60.0, help="length of the memory test input"
     )
+    parser.add_argument(
+        "--audio", help="a recording to measure RTF on (default: synthetic speech-like bursts)"
+    )
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -166,10 +170,11 @@ def main() -> None:
         "features": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "bench.wav"
-        import soundfile as sf
+        wav = Path(args.audio or Path(tmp) / "bench.wav")
+        if not args.audio:
+            import soundfile as sf
 
-        sf.write(wav, speechlike(args.seconds), 16000)
+            sf.write(wav, speechlike(args.seconds), 16000)
         chosen = [(m, m) for m in args.model] if args.model else models()
         for label, model in chosen:
             for device in devices:

@@ -184,6 +184,28 @@ def test_digits_model_hears_seven_three_one(tmp_path):
     assert result.output.split() == ["seven", "three", "one"]
 
 
+EN_SMALL = DIGITS.with_name("en-small.safetensors")
+
+
+@pytest.mark.skipif(
+    not EN_SMALL.exists(),
+    reason="bundled en-small model not trained yet (seqpipe/bundled/en-small.safetensors)",
+)
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_default_model_is_en_small_and_hears_an_unseen_voice(tmp_path):
+    import jiwer
+
+    said = "it is a good day to go for a long walk in the park"
+    wav = tmp_path / "walk.wav"
+    # en-gb-scotland is one of the voices held out of en-small's training data
+    subprocess.run(["espeak-ng", "-v", "en-gb-scotland", "-w", str(wav), said], check=True)
+    result = run(wav, "-f", "json", "-o", tmp_path)
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "walk.json").read_text())
+    assert data["model"] == "en-small"
+    assert jiwer.wer(said, data["text"]) <= 0.25, data["text"]
+
+
 def test_a_blip_shorter_than_one_window_still_transcribes(bundle, tmp_path):
     wav = tmp_path / "blip.wav"
     sf.write(wav, tones([(0.0, 0.01)], 0.01), SR)  # 160 samples: less than one FFT window
