@@ -1,7 +1,7 @@
 """Build the training/test manifests for the bundled speech models (deterministic from --seed).
 
     nice python configs/speech/make_data.py digits   --out data/digits   # ~10 min on 2 cores
-    nice python configs/speech/make_data.py en-small --out data/en-small # ~40 min on 2 cores
+    nice python configs/speech/make_data.py en-small --out data/en-small # ~10 min on 2 cores
 
 digits: FSDD speakers george, jackson, nicolas, yweweler (takes 0-44 train, 45-49 valid),
 theo held out entirely for test; connected strings spliced from real takes; TTS digit

@@ -41,7 +41,9 @@ def main() -> None:
         decoder.options["word_score"] = word_score
         decoder._decoder = None  # rebuilt from the options on the next decode
         m = evaluate(pipeline, examples)
-        print(f"{decoder.options['lm_weight']:>9} {word_score:>10} {m['wer']:>7.4f} {m['cer']:>7.4f}")
+        print(
+            f"{decoder.options['lm_weight']:>9} {word_score:>10} {m['wer']:>7.4f} {m['cer']:>7.4f}"
+        )
 
 
 if __name__ == "__main__":

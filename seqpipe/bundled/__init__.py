@@ -12,6 +12,10 @@ BUNDLES = {
         "folk.safetensors",
         "folk-tune melody LSTM (configs/music/folk.yaml), default of seqpipe generate",
     ),
+    "en-small": (
+        "en-small.safetensors",
+        "open-vocabulary English, 16 kHz CTC BiGRU + word 3-gram beam (configs/speech/en-small.yaml)",
+    ),
     "digits": (
         "digits.safetensors",
         "connected English digits, 8 kHz CTC BiGRU + digit-lexicon beam (configs/speech/digits.yaml)",
