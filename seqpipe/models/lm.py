@@ -103,7 +103,7 @@ class RecurrentLM(nn.Module):
             out, rnn_state = self.stack.rnn(x, state["rnn"])  # the fused layer, one token
             out = out[:, 0]
         else:
-            out, rnn_state = self._cell_step(token, state)
+            out, rnn_state = self._cell_step(token.clamp(min=0), state)
         new: State = {**state, "rnn": rnn_state, "pos": state["pos"] + 1}
         context = None
         if self.window:

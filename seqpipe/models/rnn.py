@@ -93,8 +93,9 @@ class RecurrentStack(nn.Module):
         dirs, per = (2 if rnn.bidirectional else 1), (4 if rnn.bias else 2)
         lengths = lengths.to(x.device)
         t = torch.arange(T, device=x.device)[None, :]
-        valid = (t < lengths[:, None]).unsqueeze(-1).to(x.dtype)
-        reverse = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t).unsqueeze(-1)
+        inside = t < lengths[:, None]
+        valid = inside.unsqueeze(-1).to(x.dtype)
+        reverse = torch.where(inside, lengths[:, None] - 1 - t, t).unsqueeze(-1)
         last = (lengths - 1).view(-1, 1, 1)
         finals = []
         for layer in range(rnn.num_layers):
