@@ -77,6 +77,13 @@ def test_word_lm_overrides_slightly_better_acoustics(lm):
     with_lm = CTCBeam(VOCAB, 0, beam_size=16, lm=str(lm), lm_weight=2.0)(lp)[0]
     assert no_lm.text == "is bag"
     assert with_lm.text == "is big"
+    # the same decoder, re-weighted in place (as tune_decoder.py does): the LM loses its say
+    decoder = CTCBeam(VOCAB, 0, beam_size=16, lm=str(lm), lm_weight=2.0)
+    assert decoder(lp)[0].text == "is big"
+    decoder.set_options(lm_weight=0.0)
+    assert decoder(lp)[0].text == "is bag"
+    with pytest.raises(SeqpipeError, match="ctc_beam: unknown option.*lm_wieght"):
+        decoder.set_options(lm_wieght=1.0)
 
 
 def test_beam_missing_lm_file_is_a_clear_error(tmp_path):

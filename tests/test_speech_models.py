@@ -193,7 +193,7 @@ def overfit(pipeline, batch, optimizer) -> dict:
     return {**metrics, "first": first}
 
 
-@pytest.mark.parametrize("recipe", ["digits", "en-small"])
+@pytest.mark.parametrize("recipe", ["digits", "en-small-base", "en-small"])
 def test_speech_recipes_build(recipe):
     from pathlib import Path
 

@@ -382,3 +382,22 @@ def test_resume_with_a_changed_recipe_says_what_changed(tones, tmp_path):
     text = out.getvalue()
     assert "resuming with a changed recipe:" in text
     assert "model.dropout: 0.0 -> 0.2" in text and "train.epochs: 1 -> 2" in text
+
+
+def test_init_from_starts_from_a_bundles_weights(tones, tmp_path):
+    from safetensors.torch import load_file
+
+    fit(tiny_config(tones, "train.epochs=1"), tmp_path / "first")
+    first = tmp_path / "first" / "model.safetensors"
+    # a learning rate too small to move the weights: the run ends where it started
+    still = ["train.epochs=1", "train.lr=1e-12", "train.weight_decay=0", "seed=7"]
+    fit(tiny_config(tones, *still, f"train.init_from={first}"), tmp_path / "tuned")
+    fit(tiny_config(tones, *still), tmp_path / "fresh")
+    start, tuned, fresh = (
+        load_file(str(tmp_path / run / "model.safetensors")) for run in ("first", "tuned", "fresh")
+    )
+    assert all(torch.allclose(start[k], tuned[k], atol=1e-6) for k in start)
+    assert not all(torch.allclose(start[k], fresh[k], atol=1e-6) for k in start)
+    wider = tiny_config(tones, "model.hidden_size=7", f"train.init_from={first}")
+    with pytest.raises(SeqpipeError, match=r"first/model.safetensors: train.init_from: weights"):
+        fit(wider, tmp_path / "wider")

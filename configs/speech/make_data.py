@@ -7,7 +7,8 @@ digits: FSDD speakers george, jackson, nicolas, yweweler (takes 0-44 train, 45-4
 theo held out entirely for test; connected strings spliced from real takes; TTS digit
 strings from every installed engine, with held-out voices (see seqpipe.data.synth) for test.
 en-small: sentences from offline prose (fortunes), split by sentence and by voice, plus
-the digits data's real FSDD takes so the model hears real voices too.
+the digits data's real FSDD takes so the model hears real voices too; --draws 2 also
+writes train_more_voices.jsonl, every training sentence once more in another voice.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def digits(out: Path, seed: int, fsdd: Path, scale: float) -> None:
     write_manifest(out / "test_connected_tts.jsonl", tts_test)
 
 
-def en_small(out: Path, seed: int, fsdd: Path, scale: float) -> None:
+def en_small(out: Path, seed: int, fsdd: Path, scale: float, draws: int = 1) -> None:
     rate = 16000
     voices = available_voices()
     train_voices = [v for v in voices if not is_held_out(v)]
@@ -86,10 +87,16 @@ def en_small(out: Path, seed: int, fsdd: Path, scale: float) -> None:
     (out / "corpus" / "train.txt").write_text("\n".join(train_sents) + "\n")
     fsdd_train, fsdd_valid, fsdd_test = fsdd_splits(fsdd)
     tts_train = render(tts_jobs(train_sents, train_voices, "tr", seed + 1), out / "tts_train", rate)
+    more_voices = []  # the same sentences again, each in another random voice
+    for draw in range(2, draws + 1):
+        jobs = tts_jobs(train_sents, train_voices, f"tr{draw}-", seed + 10 * draw)
+        more_voices += render(jobs, out / f"tts_train{draw}", rate)
     tts_valid = render(tts_jobs(valid_sents, train_voices, "va", seed + 2), out / "tts_valid", rate)
     tts_test = render(tts_jobs(test_sents, test_voices, "te", seed + 3), out / "tts_test", rate)
     digits_train = splice_fsdd(fsdd_train, int(1000 * scale), out / "splice_train", rate, seed + 4)
     write_manifest(out / "train.jsonl", tts_train + fsdd_train + digits_train)
+    if more_voices:
+        write_manifest(out / "train_more_voices.jsonl", more_voices)
     write_manifest(out / "valid.jsonl", tts_valid + fsdd_valid)
     write_manifest(out / "test_tts.jsonl", tts_test)
     write_manifest(out / "test_fsdd.jsonl", fsdd_test)
@@ -102,9 +109,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fsdd", type=Path, default=FSDD)
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the default sizes")
+    parser.add_argument(
+        "--draws", type=int, default=1, help="en-small: voices drawn per training sentence"
+    )
     args = parser.parse_args()
-    build = digits if args.recipe == "digits" else en_small
-    build(args.out, args.seed, args.fsdd, args.scale)
+    if args.recipe == "digits":
+        digits(args.out, args.seed, args.fsdd, args.scale)
+    else:
+        en_small(args.out, args.seed, args.fsdd, args.scale, args.draws)
     print(f"wrote manifests under {args.out}")
 
 

@@ -29,17 +29,16 @@ def main() -> None:
     args = parser.parse_args()
     pipeline = Pipeline.load(args.bundle, device=torch.device("cpu"))
     decoder = pipeline.decoder
-    if decoder is None or not hasattr(decoder, "options"):
+    if not hasattr(decoder, "set_options"):
         raise SystemExit(f"{args.bundle}: its decoder is not a CTC beam search")
     if args.beam_size:
-        decoder.options["beam_size"] = args.beam_size
+        decoder.set_options(beam_size=args.beam_size)
     examples = pipeline.task.load_data(args.manifest, train=False)
     print(f"{'lm_weight':>9} {'word_score':>10} {'wer':>7} {'cer':>7}")
     for lm_weight, word_score in itertools.product(args.lm_weight, args.word_score):
         if lm_weight is not None:
-            decoder.options["lm_weight"] = lm_weight
-        decoder.options["word_score"] = word_score
-        decoder._decoder = None  # rebuilt from the options on the next decode
+            decoder.set_options(lm_weight=lm_weight)
+        decoder.set_options(word_score=word_score)
         m = evaluate(pipeline, examples)
         print(
             f"{decoder.options['lm_weight']:>9} {word_score:>10} {m['wer']:>7.4f} {m['cer']:>7.4f}"

@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -207,6 +208,14 @@ class CTCBeam:
                 raise SeqpipeError(
                     f"{where}: cannot build the beam-search decoder: {exc}"
                 ) from None
+
+    def set_options(self, **changes: Any) -> None:
+        """Change search options (beam_size, lm_weight, ...); the search is rebuilt lazily."""
+        unknown = set(changes) - set(self.options)
+        if unknown:
+            raise SeqpipeError(f"ctc_beam: unknown option(s) {', '.join(sorted(unknown))}")
+        self.options.update(changes)
+        self._decoder = None
 
     @property
     def decoder(self):

@@ -37,6 +37,7 @@ class TrainOptions:
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto = bf16 autocast on CUDA
     num_workers: NonNegativeInt | None = None  # DataLoader workers; null = 0 on CPU, 4 on CUDA
     log_every: PositiveInt = 10  # steps between metrics-log lines
+    init_from: str | None = None  # a bundle (name or path) whose weights start the run
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

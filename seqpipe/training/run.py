@@ -50,6 +50,24 @@ def recipe_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -
     return changes
 
 
+def init_weights(pipeline, name_or_path: str) -> None:
+    """Start from a trained bundle's weights (fine-tuning): same architecture required."""
+    from safetensors.torch import load_file
+
+    from seqpipe.pipeline import read_bundle_metadata, resolve_bundle
+    from seqpipe.plugins import registry
+
+    path = resolve_bundle(name_or_path, registry())
+    read_bundle_metadata(path)  # a clear error for a file that is not a bundle
+    try:
+        pipeline.load_state_dict(load_file(str(path), device="cpu"), strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise SeqpipeError(
+            f"{path}: train.init_from: weights do not fit this recipe's model: {first}"
+        ) from None
+
+
 def default_run_dir(config: dict[str, Any]) -> Path:
     name = config.get("name") or Path(config.get("_source", "run")).stem
     return Path("runs") / str(name)
@@ -94,6 +112,8 @@ def fit(
         distributed.barrier(dist)
         seed_everything(seed)
         pipeline = Pipeline.from_config(config)
+        if options.init_from and resume_state is None:  # a resumed run has its own weights
+            init_weights(pipeline, options.init_from)
         task = pipeline.task
         train_data = task.load_data(data["train"], train=True)
         valid_data = task.load_data(data["valid"], train=False)
