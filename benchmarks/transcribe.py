@@ -4,6 +4,7 @@ a long input, and feature-extraction throughput (torchaudio CPU/GPU vs librosa).
     nice python benchmarks/transcribe.py                    # every bundled model
     nice python benchmarks/transcribe.py --model runs/x.safetensors --long-minutes 60
     nice python benchmarks/transcribe.py --model en-small --audio speech.wav --long-minutes 0
+    nice python benchmarks/transcribe.py --model en-small --audio data/en-small/test_tts.jsonl
 
 RTF = processing seconds / audio seconds (lower is better; 0.02 = an hour in 72 s),
 measured end to end through ``Transcriber.run``: streaming read, VAD, features, model,
@@ -60,6 +61,16 @@ def write_long(path: Path, minutes: float, sr: int = 16000) -> None:
     with sf.SoundFile(str(path), "w", samplerate=sr, channels=1) as f:
         for i in range(int(np.ceil(minutes))):
             f.write(speechlike(min(60.0, minutes * 60 - i * 60), sr, seed=i))
+
+
+def join_manifest(manifest: str, path: Path, sr: int = 16000, pause: float = 0.5) -> None:
+    """One recording of a manifest's clips with ``pause`` s of silence between them."""
+    from seqpipe.audio import load_audio, write_audio
+    from seqpipe.data.manifest import read_manifest
+
+    gap = np.zeros(int(pause * sr), np.float32)
+    clips = [load_audio(e["audio"], sr) for e in read_manifest(manifest, required=("audio",))]
+    write_audio(path, np.concatenate([x for clip in clips for x in (clip, gap)]), sr)
 
 
 def models() -> list[tuple[str, str]]:
@@ -156,7 +167,9 @@ def main() -> None:
         "--long-minutes", type=float, default=60.0, help="length of the memory test input"
     )
     parser.add_argument(
-        "--audio", help="a recording to measure RTF on (default: synthetic speech-like bursts)"
+        "--audio",
+        help="a recording, or a JSONL manifest whose clips are joined with 0.5 s pauses, to"
+        " measure RTF on (default: synthetic speech-like bursts)",
     )
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
@@ -170,8 +183,12 @@ def main() -> None:
         "features": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(args.audio or Path(tmp) / "bench.wav")
-        if not args.audio:
+        wav = Path(tmp) / "bench.wav"
+        if args.audio and args.audio.endswith(".jsonl"):
+            join_manifest(args.audio, wav)
+        elif args.audio:
+            wav = Path(args.audio)
+        else:
             import soundfile as sf
 
             sf.write(wav, speechlike(args.seconds), 16000)
