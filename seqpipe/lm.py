@@ -6,12 +6,18 @@ k2/icefall authors): interpolated-backoff Kneser-Ney that matches SRILM's
 (no n-gram seen twice) still give seen n-grams a probability. seqpipe adds the text normalisation the acoustic models
 are trained with, an ``<unk>`` entry (so KenLM loads the file without complaint), the
 lexicon flashlight needs, and atomic writes.
+
+A word list (``extra_words``, e.g. a spelling dictionary) widens the lexicon beyond the
+corpus: a word the LM never saw can then still be recognised, scored as ``<unk>``. The
+``<unk>`` probability is the corpus's own rate of new words (Good-Turing: the share of
+tokens that are a word's only occurrence) spread evenly over the extra words.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import tempfile
 from collections import Counter
@@ -25,6 +31,7 @@ from seqpipe.errors import SeqpipeError
 UNK_LOG10 = -100.0  # what KenLM substitutes for a missing <unk>; written explicitly instead
 MAX_ORDER = 6
 MAX_DISCOUNT = 0.9
+SPECIAL = {"<s>", "</s>", "<unk>"}
 
 
 @dataclass
@@ -33,6 +40,7 @@ class LMStats:
     words: int
     vocabulary: int
     ngrams: dict[int, int]
+    extra_words: int = 0  # lexicon words from the word list that the corpus lacks
 
 
 def corpus_lines(
@@ -58,8 +66,12 @@ def build_arpa(
     order: int = 3,
     normalize: bool = True,
     lexicon: bool = True,
+    extra_words: Iterable[str] = (),
 ) -> LMStats:
-    """Count ``lines`` (one sentence each), write ``output`` (ARPA) and ``<output>.lexicon``."""
+    """Count ``lines`` (one sentence each), write ``output`` (ARPA) and ``<output>.lexicon``.
+
+    ``extra_words`` join the lexicon (not the n-grams) and are scored as ``<unk>``.
+    """
     if not 1 <= order <= MAX_ORDER:
         raise SeqpipeError(f"--order {order}: expected 1..{MAX_ORDER}")
     with _quiet_tqdm():
@@ -79,6 +91,10 @@ def build_arpa(
             sentences += 1
         if not sentences:
             raise SeqpipeError("the corpus has no words (after normalisation)")
+        extra = sorted(
+            {w for w in map(normalize_text if normalize else str.strip, extra_words)
+             if w and " " not in w and w not in vocab and w not in SPECIAL}
+        )  # fmt: skip
         counts.cal_discounting_constants()
         # D = n1 / (n1 + 2 n2) reaches 1 when no n-gram of an order was seen twice (small
         # corpora), which would give every seen n-gram of that order probability 0.
@@ -91,11 +107,20 @@ def build_arpa(
         with _quiet_tqdm():
             counts.print_as_arpa(fout=raw)
         raw.seek(0)
-        _copy_with_unk(raw, out, add_unk="<unk>" not in vocab)
+        _copy_with_unk(raw, out, add_unk="<unk>" not in vocab, unk_log10=unk_log10(vocab, extra))
     if lexicon:
-        _atomic_write(output.with_suffix(".lexicon"), lexicon_text(sorted(vocab)))
+        _atomic_write(output.with_suffix(".lexicon"), lexicon_text(sorted([*vocab, *extra])))
     ngrams[1] += "<unk>" not in vocab
-    return LMStats(sentences, sum(vocab.values()), len(vocab), ngrams)
+    return LMStats(sentences, sum(vocab.values()), len(vocab), ngrams, len(extra))
+
+
+def unk_log10(vocab: Counter[str], extra: list[str]) -> float:
+    """log10 P(<unk>): the corpus's new-word rate per extra word (no extra words: never)."""
+    if not extra:
+        return UNK_LOG10
+    tokens = sum(vocab.values())
+    once = max(1, sum(1 for c in vocab.values() if c == 1))
+    return math.log10(once / tokens / len(extra))
 
 
 def lexicon_text(words: Iterable[str]) -> str:
@@ -103,7 +128,9 @@ def lexicon_text(words: Iterable[str]) -> str:
     return "".join(f"{w}\t{' '.join(w)}\n" for w in words)
 
 
-def _copy_with_unk(src: io.TextIOBase, dst: io.TextIOBase, add_unk: bool = True) -> None:
+def _copy_with_unk(
+    src: io.TextIOBase, dst: io.TextIOBase, add_unk: bool = True, unk_log10: float = UNK_LOG10
+) -> None:
     """Copy an ARPA file adding ``<unk>`` to the unigrams (KenLM wants it), streamed."""
     for line in src:
         if not add_unk:
@@ -113,7 +140,7 @@ def _copy_with_unk(src: io.TextIOBase, dst: io.TextIOBase, add_unk: bool = True)
             line = f"ngram 1={int(line.split('=')[1]) + 1}\n"
         dst.write(line)
         if line.startswith("\\1-grams:"):
-            dst.write(f"{UNK_LOG10:.7f}\t<unk>\n")
+            dst.write(f"{unk_log10:.7f}\t<unk>\n")
 
 
 @contextlib.contextmanager

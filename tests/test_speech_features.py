@@ -13,6 +13,7 @@ from seqpipe.features.augment import WaveAugment
 from seqpipe.features.logmel import LogMel
 from seqpipe.features.mfcc import MFCC
 from seqpipe.features.specaugment import SpecAugment
+from seqpipe.features.vtlp import VocalTractWarp, source_bins
 
 
 @pytest.fixture(autouse=True)
@@ -126,8 +127,31 @@ def test_random_silence_shifts_each_utterance_and_keeps_its_samples():
         assert lengths[b] <= new[b] <= lengths[b] + 8 and last < new[b]
 
 
+def test_vtlp_moves_a_formant_by_each_utterances_factor_and_keeps_the_band_edges():
+    alpha = torch.tensor([[0.9], [1.0], [1.1]])
+    source = source_bins(alpha, 257)
+    assert torch.allclose(source[:, 0], torch.zeros(3)) and torch.allclose(
+        source[:, -1], torch.full((3,), 256.0)
+    )
+    assert (source.diff(dim=1) > 0).all()  # monotonic: no bin is read twice out of order
+    power = torch.zeros(3, 257, 4)
+    power[:, 100] = 1.0  # a "formant" at bin 100, in every frame of every utterance
+    warp = VocalTractWarp(max_warp=0.1)
+    torch.manual_seed(0)
+    warped = warp(power)
+    torch.manual_seed(0)
+    expected = 1.0 + 0.1 * (2 * torch.rand(3, 1) - 1)
+    peaks = (warped[:, :, 0] * torch.arange(257.0)).sum(1) / warped[:, :, 0].sum(1)
+    assert torch.allclose(peaks, 100 * expected[:, 0], atol=0.6)  # the peak moved to f * alpha
+    assert len(set(peaks.round().tolist())) == 3  # a factor per utterance, not per batch
+    warp.eval()
+    assert torch.equal(warp(power), power)
+    with pytest.raises(ValueError, match="max_warp"):
+        VocalTractWarp(max_warp=1.5)
+
+
 def test_feature_modules_augment_only_in_training():
-    features = LogMel(8000, 20, augment=True, spec_augment=True)
+    features = LogMel(8000, 20, augment=True, spec_augment=True, vtlp=0.1)
     waves, lengths = batch()
     features.eval()
     a, _ = features(waves, lengths)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,12 +194,16 @@ def overfit(pipeline, batch, optimizer) -> dict:
     return {**metrics, "first": first}
 
 
-@pytest.mark.parametrize("recipe", ["digits", "en-small-base", "en-small"])
-def test_speech_recipes_build(recipe):
-    from pathlib import Path
+SPEECH_RECIPES = sorted(
+    p.stem for p in (Path(__file__).resolve().parents[1] / "configs" / "speech").glob("*.yaml")
+)
 
+
+@pytest.mark.parametrize("recipe", SPEECH_RECIPES)
+def test_speech_recipes_build(recipe):
     from seqpipe.config import load_config
 
+    assert {"digits", "en-small"} <= set(SPEECH_RECIPES)
     path = Path(__file__).resolve().parents[1] / "configs" / "speech" / f"{recipe}.yaml"
     pipeline = Pipeline.from_config(load_config(path))
     assert pipeline.config["task"]["name"] == "speech"

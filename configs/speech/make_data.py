@@ -8,7 +8,8 @@ theo held out entirely for test; connected strings spliced from real takes; TTS 
 strings from every installed engine, with held-out voices (see seqpipe.data.synth) for test.
 en-small: sentences from offline prose (fortunes), split by sentence and by voice, plus
 the digits data's real FSDD takes so the model hears real voices too; --draws 2 also
-writes train_more_voices.jsonl, every training sentence once more in another voice.
+writes train_more_voices.jsonl, every training sentence once more in another voice;
+valid_unseen_voices.jsonl speaks the validation sentences in held-out voices.
 """
 
 from __future__ import annotations
@@ -93,11 +94,16 @@ def en_small(out: Path, seed: int, fsdd: Path, scale: float, draws: int = 1) -> 
         more_voices += render(jobs, out / f"tts_train{draw}", rate)
     tts_valid = render(tts_jobs(valid_sents, train_voices, "va", seed + 2), out / "tts_valid", rate)
     tts_test = render(tts_jobs(test_sents, test_voices, "te", seed + 3), out / "tts_test", rate)
+    # the validation sentences again, in held-out voices: decoder settings are tuned on the
+    # test's condition (voices the model never heard) without touching the test's sentences
+    jobs = tts_jobs(valid_sents, test_voices, "vu", seed + 5)
+    tts_valid_unseen = render(jobs, out / "tts_valid_unseen", rate)
     digits_train = splice_fsdd(fsdd_train, int(1000 * scale), out / "splice_train", rate, seed + 4)
     write_manifest(out / "train.jsonl", tts_train + fsdd_train + digits_train)
     if more_voices:
         write_manifest(out / "train_more_voices.jsonl", more_voices)
     write_manifest(out / "valid.jsonl", tts_valid + fsdd_valid)
+    write_manifest(out / "valid_unseen_voices.jsonl", tts_valid_unseen)
     write_manifest(out / "test_tts.jsonl", tts_test)
     write_manifest(out / "test_fsdd.jsonl", fsdd_test)
 

@@ -28,22 +28,41 @@ def command() -> None:
     show_default=True,
     help="Apply the speech models' text normalisation (lower-case, digits spelled out, punctuation dropped).",
 )
-def build(corpus: tuple[str, ...], output: str, order: int, normalize: bool) -> None:
+@click.option(
+    "--words",
+    "word_lists",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A word list (one word per line, e.g. /usr/share/dict/words) whose words the corpus "
+    "lacks join the lexicon, scored as <unk> by the corpus's new-word rate. Repeatable.",
+)
+def build(
+    corpus: tuple[str, ...], output: str, order: int, normalize: bool, word_lists: tuple[str, ...]
+) -> None:
     """Build a Kneser-Ney n-gram LM from CORPUS files (one sentence per line; - for stdin).
 
     \b
     Example:
       seqpipe lm build sentences.txt -o lm.arpa --order 3
+      seqpipe lm build sentences.txt -o lm.arpa --words /usr/share/dict/american-english
       seqpipe transcribe talk.wav --beam-size 50 --lm lm.arpa
     """
     from pathlib import Path
 
     from seqpipe.lm import build_arpa, corpus_lines
 
-    stats = build_arpa(corpus_lines(corpus), output, order=order, normalize=normalize)
+    stats = build_arpa(
+        corpus_lines(corpus),
+        output,
+        order=order,
+        normalize=normalize,
+        extra_words=corpus_lines(word_lists),
+    )
     counts = ", ".join(f"{n}-grams {c}" for n, c in stats.ngrams.items())
+    extra = f" + {stats.extra_words} words from --words" if word_lists else ""
     click.echo(
         f"wrote {output} ({stats.sentences} sentences, {stats.words} words, "
-        f"vocabulary {stats.vocabulary}; {counts}) and {Path(output).with_suffix('.lexicon')}",
+        f"vocabulary {stats.vocabulary}{extra}; {counts}) and "
+        f"{Path(output).with_suffix('.lexicon')}",
         err=True,
     )

@@ -1,8 +1,9 @@
 """Log-mel filterbank features, computed by torchaudio on the model's device.
 
 Training-only augmentation lives here too, so it runs on the same device as the
-model: waveform speed/noise/gain (``augment``) before the filterbank and SpecAugment
-(``spec_augment``) after it. Both are no-ops in eval mode.
+model: waveform speed/noise/gain (``augment``) before the filterbank, vocal tract length
+perturbation (``vtlp``) inside it and SpecAugment (``spec_augment``) after it. All are
+no-ops in eval mode.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torch import nn
 from seqpipe.features.augment import WaveAugment
 from seqpipe.features.normalize import FeatureNorm, Normalize
 from seqpipe.features.specaugment import SpecAugment
+from seqpipe.features.vtlp import VocalTractWarp
 from seqpipe.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 
@@ -41,6 +43,7 @@ class LogMel(nn.Module):
         time_width: NonNegativeInt = 20,
         pad_ms: NonNegativeFloat = 0.0,
         augment_silence_ms: NonNegativeFloat = 0.0,
+        vtlp: NonNegativeFloat = 0.0,
     ):
         super().__init__()
         self.sample_rate = sample_rate
@@ -63,6 +66,8 @@ class LogMel(nn.Module):
         self.norm = FeatureNorm(self.output_size, normalize)
         silence = int(sample_rate * augment_silence_ms / 1000)
         self.wave_augment = WaveAugment(silence=silence) if augment else None
+        # each training utterance's frequency axis scaled by a factor in 1 +- vtlp
+        self.vtlp = VocalTractWarp(vtlp) if vtlp > 0 else None
         self.spec_augment = (
             SpecAugment(freq_masks, freq_width, time_masks, time_width) if spec_augment else None
         )
@@ -73,7 +78,10 @@ class LogMel(nn.Module):
 
     def frames(self, waves: torch.Tensor) -> torch.Tensor:
         """The raw (unnormalised) features [B, T, F]; subclasses change only this."""
-        return (self.melspec(waves) + 1e-6).log().transpose(1, 2)
+        power = self.melspec.spectrogram(waves)
+        if self.vtlp is not None and self.training:
+            power = self.vtlp(power)
+        return (self.melspec.mel_scale(power) + 1e-6).log().transpose(1, 2)
 
     def refine(self, feats: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """Hook for features computed from whole frame sequences (MFCC deltas)."""
