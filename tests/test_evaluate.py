@@ -82,6 +82,10 @@ def test_evaluate_prints_hand_counted_wer(tmp_path, plugin_site):
     result = run_seqpipe("evaluate", str(bundle), str(manifest), site=plugin_site)
     assert result.returncode == 0, result.stderr
     assert "wer (primary)" in result.stdout and "0.4000" in result.stdout  # the table
+    # the worst utterances (here both: one error each) name their files
+    worst = result.stdout[result.stdout.index("Worst utterances") : result.stdout.index("{")]
+    assert "a.wav" in worst and "b.wav" in worst
+    assert "one two three" in worst and "four six" in worst
     metrics = json.loads(result.stdout[result.stdout.index("{") :])  # then the JSON
     # refs "one two three" / "four five" (5 words); hyps "one two" / "four six":
     # one deletion + one substitution = 2 errors / 5 words

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -95,6 +96,7 @@ class SpeechTask(Task):
             if max(target_lengths) > 0
             else torch.full((len(examples), 1), -1),
             "target_lengths": target_lengths,
+            "audio": [str(e["audio"]) for e in examples],  # so a report can name the file
         }
 
     # -- loss ----------------------------------------------------------------------
@@ -138,7 +140,7 @@ class SpeechTask(Task):
 
         decoder = pipeline.decoder if hasattr(pipeline.decoder, "decode_batch") else None
         decoder = decoder or CTCGreedy(self.vocab, self.blank)
-        refs, hyps, losses, count, seconds, busy = [], [], 0.0, 0, 0.0, 0.0
+        refs, hyps, files, losses, count, seconds, busy = [], [], [], 0.0, 0, 0.0, 0.0
         for batch in batches:
             loss, n = self.loss(pipeline, batch)
             losses += float(loss) * n
@@ -149,17 +151,18 @@ class SpeechTask(Task):
             busy += time.perf_counter() - start
             seconds += float(batch["lengths"].sum()) / self.sample_rate
             hyps += [h.text for h in out.hypotheses]
+            files += batch.get("audio") or [""] * len(out.hypotheses)
             for target, n_chars in zip(
                 batch["targets"].cpu(), batch["target_lengths"].cpu(), strict=True
             ):
                 refs.append("".join(self.vocab[i] for i in target[: int(n_chars)].tolist()))
-        pairs = [(r, h) for r, h in zip(refs, hyps, strict=True) if r.strip()]
-        if not pairs:
+        kept = [i for i, r in enumerate(refs) if r.strip()]
+        if not kept:
             raise SeqpipeError("evaluation data has no utterance with a non-empty transcript")
-        refs, hyps = [p[0] for p in pairs], [p[1] for p in pairs]
-        errors = [jiwer.wer(r, h) * len(r.split()) for r, h in pairs]
-        worst = sorted(range(len(pairs)), key=lambda i: -errors[i])[:5]
-        self.worst = [(int(errors[i]), refs[i], hyps[i]) for i in worst if errors[i] > 0]
+        refs, hyps, files = ([x[i] for i in kept] for x in (refs, hyps, files))
+        errors = [jiwer.wer(r, h) * len(r.split()) for r, h in zip(refs, hyps, strict=True)]
+        worst = sorted(range(len(refs)), key=lambda i: -errors[i])[:5]
+        self.worst = [(int(errors[i]), files[i], refs[i], hyps[i]) for i in worst if errors[i] > 0]
         return {
             "wer": float(jiwer.wer(refs, hyps)),
             "cer": float(jiwer.cer(refs, hyps)),
@@ -171,8 +174,11 @@ class SpeechTask(Task):
         """The worst utterances of the last :meth:`evaluate`, for ``seqpipe evaluate``."""
         if not getattr(self, "worst", None):
             return None
-        rows = "\n".join(f"| {e} | {r} | {h or '(nothing)'} |" for e, r, h in self.worst)
-        return f"**Worst utterances**\n\n| word errors | reference | hypothesis |\n|---|---|---|\n{rows}"
+        rows = "\n".join(
+            f"| {e} | {Path(f).name} | {r} | {h or '(nothing)'} |" for e, f, r, h in self.worst
+        )
+        head = "| word errors | file | reference | hypothesis |\n|---|---|---|---|"
+        return f"**Worst utterances**\n\n{head}\n{rows}"
 
     def bundle_info(self) -> dict[str, Any]:
         return {"sample_rate": self.sample_rate, "vocabulary": self.vocab, "blank": self.blank,
