@@ -31,7 +31,7 @@ def cli() -> None:
     Examples:
       seqpipe transcribe talk.wav -f srt
       seqpipe generate -o tune.mid --seed 1
-      seqpipe train configs/speech/digits.yaml --out runs/digits
+      seqpipe train configs/speech/digits-base.yaml --out runs/digits-base
       seqpipe plugins
     """
 
