@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--word-score", type=float, nargs="+", default=[0.0])
     parser.add_argument("--lm-weight", type=float, nargs="+", default=[None])
     parser.add_argument("--beam-size", type=int)
+    parser.add_argument("--beam-threshold", type=float)
     args = parser.parse_args()
     pipeline = Pipeline.load(args.bundle, device=torch.device("cpu"))
     decoder = pipeline.decoder
@@ -33,6 +34,8 @@ def main() -> None:
         raise SystemExit(f"{args.bundle}: its decoder is not a CTC beam search")
     if args.beam_size:
         decoder.set_options(beam_size=args.beam_size)
+    if args.beam_threshold:
+        decoder.set_options(beam_threshold=args.beam_threshold)
     examples = pipeline.task.load_data(args.manifest, train=False)
     print(f"{'lm_weight':>9} {'word_score':>10} {'wer':>7} {'cer':>7}")
     for lm_weight, word_score in itertools.product(args.lm_weight, args.word_score):
