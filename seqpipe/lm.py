@@ -31,7 +31,7 @@ from seqpipe.errors import SeqpipeError
 UNK_LOG10 = -100.0  # what KenLM substitutes for a missing <unk>; written explicitly instead
 MAX_ORDER = 6
 MAX_DISCOUNT = 0.9
-SPECIAL = {"<s>", "</s>", "<unk>"}
+SPECIAL_WORDS = {"<s>", "</s>", "<unk>"}  # ARPA markers, never lexicon words
 
 
 @dataclass
@@ -93,7 +93,7 @@ def build_arpa(
             raise SeqpipeError("the corpus has no words (after normalisation)")
         extra = sorted(
             {w for w in map(normalize_text if normalize else str.strip, extra_words)
-             if w and " " not in w and w not in vocab and w not in SPECIAL}
+             if w and " " not in w and w not in vocab and w not in SPECIAL_WORDS}
         )  # fmt: skip
         counts.cal_discounting_constants()
         # D = n1 / (n1 + 2 n2) reaches 1 when no n-gram of an order was seen twice (small

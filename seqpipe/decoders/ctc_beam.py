@@ -25,10 +25,10 @@ import torch
 from seqpipe.decoders.ctc_greedy import ctc_posteriors
 from seqpipe.decoders.hypothesis import DecodeOutput, Hypothesis, TokenText
 from seqpipe.errors import SeqpipeError
+from seqpipe.lm import SPECIAL_WORDS
 from seqpipe.types import PositiveFloat, PositiveInt
 
 SIL = "|"
-SPECIAL_WORDS = {"<s>", "</s>", "<unk>"}
 BUNDLED = Path(__file__).resolve().parent.parent / "bundled"
 
 
