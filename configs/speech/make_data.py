@@ -9,7 +9,8 @@ strings from every installed engine, with held-out voices (see seqpipe.data.synt
 en-small: sentences from offline prose (fortunes), split by sentence and by voice, plus
 the digits data's real FSDD takes so the model hears real voices too; --draws 2 also
 writes train_more_voices.jsonl, every training sentence once more in another voice;
-valid_unseen_voices.jsonl speaks the validation sentences in held-out voices.
+valid_unseen_voices.jsonl speaks the validation sentences in held-out voices;
+train_real.jsonl is train.jsonl's real speech alone, for recipes that oversample it.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ def en_small(out: Path, seed: int, fsdd: Path, scale: float, draws: int = 1) -> 
     tts_valid_unseen = render(jobs, out / "tts_valid_unseen", rate)
     digits_train = splice_fsdd(fsdd_train, int(1000 * scale), out / "splice_train", rate, seed + 4)
     write_manifest(out / "train.jsonl", tts_train + fsdd_train + digits_train)
+    write_manifest(out / "train_real.jsonl", fsdd_train + digits_train)  # to oversample
     if more_voices:
         write_manifest(out / "train_more_voices.jsonl", more_voices)
     write_manifest(out / "valid.jsonl", tts_valid + fsdd_valid)
