@@ -107,7 +107,7 @@ def build_arpa(
         with _quiet_tqdm():
             counts.print_as_arpa(fout=raw)
         raw.seek(0)
-        _copy_with_unk(raw, out, add_unk="<unk>" not in vocab, unk_log10=unk_log10(vocab, extra))
+        _copy_with_unk(raw, out, add_unk="<unk>" not in vocab, unk_score=unk_log10(vocab, extra))
     if lexicon:
         _atomic_write(output.with_suffix(".lexicon"), lexicon_text(sorted([*vocab, *extra])))
     ngrams[1] += "<unk>" not in vocab
@@ -129,7 +129,7 @@ def lexicon_text(words: Iterable[str]) -> str:
 
 
 def _copy_with_unk(
-    src: io.TextIOBase, dst: io.TextIOBase, add_unk: bool = True, unk_log10: float = UNK_LOG10
+    src: io.TextIOBase, dst: io.TextIOBase, add_unk: bool = True, unk_score: float = UNK_LOG10
 ) -> None:
     """Copy an ARPA file adding ``<unk>`` to the unigrams (KenLM wants it), streamed."""
     for line in src:
@@ -140,7 +140,7 @@ def _copy_with_unk(
             line = f"ngram 1={int(line.split('=')[1]) + 1}\n"
         dst.write(line)
         if line.startswith("\\1-grams:"):
-            dst.write(f"{unk_log10:.7f}\t<unk>\n")
+            dst.write(f"{unk_score:.7f}\t<unk>\n")
 
 
 @contextlib.contextmanager

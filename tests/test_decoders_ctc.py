@@ -70,6 +70,18 @@ def test_beam_with_lexicon_only_spells_known_words(lm):
     assert hyp.text == "hello world"
 
 
+def test_word_list_word_is_recognised_only_with_the_word_list(tmp_path):
+    from seqpipe.lm import build_arpa
+
+    corpus = ["the cat sat", "the cat ran", "a dog sat"] * 3
+    plain, wide = tmp_path / "plain.arpa", tmp_path / "wide.arpa"
+    build_arpa(corpus, plain, order=2)
+    build_arpa(corpus, wide, order=2, extra_words=["zebra"])  # scored as <unk>
+    lp = posteriors("_tt_hh_ee_ _zz_ee_bb_rr_aa__")
+    assert CTCBeam(VOCAB, 0, beam_size=16, lm=str(wide))(lp)[0].text == "the zebra"
+    assert "zebra" not in CTCBeam(VOCAB, 0, beam_size=16, lm=str(plain))(lp)[0].text
+
+
 def test_word_lm_overrides_slightly_better_acoustics(lm):
     # "is bag" vs "is big": both words are in the lexicon; acoustics prefer 'a' a little
     lp = posteriors("_ii_ss_ _bb_ii_gg__", {12: ("a", 0.5), 13: ("a", 0.5)})

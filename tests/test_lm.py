@@ -99,25 +99,3 @@ def test_word_list_widens_the_lexicon_with_unk_scored_words(tmp_path):
     assert "zebra" not in sections[1]  # in the lexicon, not in the n-grams
     # Good-Turing: "ran", "a" and "dog" occur once in 9 tokens; that mass over 2 new words
     assert math.isclose(sections[1]["<unk>"], math.log10(3 / 9 / 2), abs_tol=1e-6)
-
-
-def test_word_list_word_is_recognised_only_with_the_word_list(tmp_path):
-    import torch
-
-    from seqpipe.decoders.ctc_beam import CTCBeam
-    from seqpipe.text import VOCAB
-
-    corpus = ["the cat sat", "the cat ran", "a dog sat"] * 3
-    words = tmp_path / "words.txt"
-    words.write_text("zebra\n")
-    plain, wide = tmp_path / "plain.arpa", tmp_path / "wide.arpa"
-    build_arpa(corpus, plain, order=2)
-    build_arpa(corpus, wide, order=2, extra_words=["zebra"])
-    path = "_tt_hh_ee_ _zz_ee_bb_rr_aa__"
-    index = {c: i for i, c in enumerate(VOCAB)}
-    logits = torch.full((1, len(path), len(VOCAB)), -10.0)
-    for t, c in enumerate(path):
-        logits[0, t, 0 if c == "_" else index[c]] = 0.0
-    lp = logits.log_softmax(-1)
-    assert CTCBeam(VOCAB, 0, beam_size=16, lm=str(wide))(lp)[0].text == "the zebra"
-    assert "zebra" not in CTCBeam(VOCAB, 0, beam_size=16, lm=str(plain))(lp)[0].text

@@ -100,8 +100,9 @@ def en_small(out: Path, seed: int, fsdd: Path, scale: float, draws: int = 1) -> 
     jobs = tts_jobs(valid_sents, test_voices, "vu", seed + 5)
     tts_valid_unseen = render(jobs, out / "tts_valid_unseen", rate)
     digits_train = splice_fsdd(fsdd_train, int(1000 * scale), out / "splice_train", rate, seed + 4)
-    write_manifest(out / "train.jsonl", tts_train + fsdd_train + digits_train)
-    write_manifest(out / "train_real.jsonl", fsdd_train + digits_train)  # to oversample
+    real = fsdd_train + digits_train
+    write_manifest(out / "train.jsonl", tts_train + real)
+    write_manifest(out / "train_real.jsonl", real)  # for recipes that oversample it
     if more_voices:
         write_manifest(out / "train_more_voices.jsonl", more_voices)
     write_manifest(out / "valid.jsonl", tts_valid + fsdd_valid)

@@ -151,7 +151,7 @@ class SpeechTask(Task):
             busy += time.perf_counter() - start
             seconds += float(batch["lengths"].sum()) / self.sample_rate
             hyps += [h.text for h in out.hypotheses]
-            files += batch.get("audio") or [""] * len(out.hypotheses)
+            files += batch.get("audio") or [""] * len(out.hypotheses)  # in-memory: no file
             for target, n_chars in zip(
                 batch["targets"].cpu(), batch["target_lengths"].cpu(), strict=True
             ):
