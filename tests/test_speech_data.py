@@ -140,3 +140,24 @@ def test_render_writes_wavs_and_manifest_entries(tmp_path):
             and 0.2 < info.duration < 3
             and e["speaker"] == "espeak-ng:en-us+m3"
         )
+
+
+def test_splice_rerun_over_existing_files_keeps_each_text_with_its_audio(tmp_path):
+    """A rerun skips the wavs it finds; the text of every later file must not shift."""
+    from seqpipe.data.synth import splice_fsdd
+
+    rate = 8000
+    takes = []
+    for i, word in enumerate(["zero", "one", "two", "three"]):
+        path = tmp_path / f"{i}_ann_0.wav"
+        sf.write(path, np.full(400 * (i + 1), 0.1, np.float32), rate)  # length names the take
+        takes.append({"audio": str(path), "text": word, "speaker": "ann"})
+    first = splice_fsdd(takes, 6, tmp_path / "out", rate, seed=3)
+    (tmp_path / "out" / "splice000002.wav").unlink()  # as if the first run had stopped there
+    again = splice_fsdd(takes, 6, tmp_path / "out", rate, seed=3)
+    assert again == first
+    for entry in again:  # each wav holds the takes its text names, by their lengths
+        audio, _ = sf.read(entry["audio"], dtype="float32")
+        words = entry["text"].split()
+        spoken = np.count_nonzero(audio) // 400
+        assert spoken == sum(["zero", "one", "two", "three"].index(w) + 1 for w in words)

@@ -68,8 +68,16 @@ def digits(out: Path, seed: int, fsdd: Path, scale: float) -> None:
         out / "tts_test",
         rate,
     )
+    # the validation strings again, in held-out voices: a dev set for choices about
+    # unseen speakers that touches neither the test's strings nor its speaker
+    tts_valid_unseen = render(
+        tts_jobs(digit_strings(n(200), seed + 4), test_voices, "vu", seed + 8),
+        out / "tts_valid_unseen",
+        rate,
+    )
     write_manifest(out / "train.jsonl", fsdd_train + splice_train + tts_train)
     write_manifest(out / "valid.jsonl", fsdd_valid + tts_valid)
+    write_manifest(out / "valid_unseen_voices.jsonl", tts_valid_unseen)
     write_manifest(out / "test_single_real.jsonl", fsdd_test)
     write_manifest(out / "test_connected_real.jsonl", splice_test)
     write_manifest(out / "test_connected_tts.jsonl", tts_test)

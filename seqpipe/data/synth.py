@@ -225,11 +225,14 @@ def splice_fsdd(
     for i in range(count):
         speaker = rng.choice(sorted(by_speaker))
         takes = [rng.choice(by_speaker[speaker]) for _ in range(rng.randint(2, max_len))]
+        # drawn whether or not the file exists, so a rerun that skips files keeps the
+        # random sequence, and with it every later file's text
+        gaps = [int(rng.uniform(0.02, 0.3) * sample_rate) for _ in takes]
         path = out_dir / f"splice{i:06d}.wav"
         if not path.exists():
             pieces = []
-            for take in takes:
-                pieces.append(np.zeros(int(rng.uniform(0.02, 0.3) * sample_rate), np.float32))
+            for take, gap in zip(takes, gaps, strict=True):
+                pieces.append(np.zeros(gap, np.float32))
                 pieces.append(load_audio(take["audio"], sample_rate))
             pieces.append(np.zeros(int(0.1 * sample_rate), np.float32))
             write_audio(path, np.concatenate(pieces), sample_rate)
