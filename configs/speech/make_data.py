@@ -114,6 +114,8 @@ def en_small(out: Path, seed: int, fsdd: Path, scale: float, draws: int = 1) -> 
     if more_voices:
         write_manifest(out / "train_more_voices.jsonl", more_voices)
     write_manifest(out / "valid.jsonl", tts_valid + fsdd_valid)
+    write_manifest(out / "valid_tts.jsonl", tts_valid)  # its halves, scored apart: a
+    write_manifest(out / "valid_fsdd.jsonl", fsdd_valid)  # recipe may trade one for the other
     write_manifest(out / "valid_unseen_voices.jsonl", tts_valid_unseen)
     write_manifest(out / "test_tts.jsonl", tts_test)
     write_manifest(out / "test_fsdd.jsonl", fsdd_test)
