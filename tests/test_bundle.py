@@ -109,3 +109,39 @@ def test_mismatched_weights_are_reported(tmp_path):
     )
     with pytest.raises(SeqpipeError, match="weights do not match the bundle's config"):
         Pipeline.load(tmp_path / "bad.safetensors")
+
+
+def test_make_bundle_averages_runs_and_attaches_the_recipes_decoder(tmp_path):
+    """configs/speech/make_bundle.py: several runs' weights become their mean."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parents[1] / "configs" / "speech" / "digits.yaml"
+    config = {**parse_yaml(recipe.read_text()), "decoder": {"name": "ctc_greedy"}}
+    runs = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        runs.append(Pipeline.from_config(config).save(tmp_path / f"run{seed}.safetensors"))
+    script = recipe.parent / "make_bundle.py"
+    out = tmp_path / "shipped.safetensors"
+    done = subprocess.run(
+        [sys.executable, script, *map(str, runs), str(recipe), str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    shipped, first, second = (load_file(p) for p in (out, *runs))
+    name = next(k for k in shipped if k.endswith("weight_ih_l0"))
+    assert not torch.equal(first[name], second[name])
+    assert torch.allclose(shipped[name], (first[name] + second[name]) / 2)
+    meta = read_bundle_metadata(out)
+    assert meta["config"]["decoder"]["name"] == "ctc_beam"  # the recipe's, not the run's
+    assert meta["averaged"] == list(map(str, runs))
+
+    other = {**config, "model": {**config["model"], "hidden_size": 64}}
+    Pipeline.from_config(other).save(tmp_path / "other.safetensors")
+    done = subprocess.run(
+        [sys.executable, script, str(runs[0]), str(tmp_path / "other.safetensors"),
+         str(recipe), str(out)], capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode != 0 and "do not hold the same model" in done.stderr

@@ -1,15 +1,17 @@
 """Build the training/test manifests for the bundled speech models (deterministic from --seed).
 
     nice python configs/speech/make_data.py digits   --out data/digits   # ~10 min on 2 cores
-    nice python configs/speech/make_data.py en-small --out data/en-small # ~10 min on 2 cores
+    nice python configs/speech/make_data.py en-small --out data/en-small --draws 2  # ~30 min
 
 digits: FSDD speakers george, jackson, nicolas, yweweler (takes 0-44 train, 45-49 valid),
 theo held out entirely for test; connected strings spliced from real takes; TTS digit
-strings from every installed engine, with held-out voices (see seqpipe.data.synth) for test.
+strings from every installed engine, with held-out voices (see seqpipe.data.synth) for test;
+valid_unseen_voices.jsonl speaks the validation strings in held-out voices (a dev set).
 en-small: sentences from offline prose (fortunes), split by sentence and by voice, plus
 the digits data's real FSDD takes so the model hears real voices too; --draws 2 also
 writes train_more_voices.jsonl, every training sentence once more in another voice;
 valid_unseen_voices.jsonl speaks the validation sentences in held-out voices;
+valid_tts.jsonl and valid_fsdd.jsonl are valid.jsonl's two halves;
 train_real.jsonl is train.jsonl's real speech alone, for recipes that oversample it.
 """
 
