@@ -6,7 +6,7 @@
 Decoders hold no weights, so a run trained (and validated) with greedy CTC can ship with
 the lexicon beam search its recipe names; the recipe and seed go into the bundle header.
 Given several runs fine-tuned from the same weights, it ships their average ("model
-soup", Wortsman et al. 2022): one model as fast as each, usually as good as the best.
+soup", Wortsman et al. 2022): one model as fast as each, often better than either.
 """
 
 from __future__ import annotations
