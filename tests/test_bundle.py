@@ -1,12 +1,15 @@
 """Bundles: one safetensors file that loads back with identical outputs, never unpickled."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from seqpipe.config import parse_yaml
+from seqpipe.config import load_config, parse_yaml
 from seqpipe.errors import SeqpipeError
 from seqpipe.pipeline import METADATA_KEY, Pipeline, read_bundle_metadata
 
@@ -111,24 +114,27 @@ def test_mismatched_weights_are_reported(tmp_path):
         Pipeline.load(tmp_path / "bad.safetensors")
 
 
-def test_make_bundle_averages_runs_and_attaches_the_recipes_decoder(tmp_path):
-    """configs/speech/make_bundle.py: several runs' weights become their mean."""
-    import subprocess
-    import sys
-    from pathlib import Path
+SPEECH_RECIPES = Path(__file__).resolve().parents[1] / "configs" / "speech"
 
-    recipe = Path(__file__).resolve().parents[1] / "configs" / "speech" / "digits.yaml"
-    config = {**parse_yaml(recipe.read_text()), "decoder": {"name": "ctc_greedy"}}
+
+def make_bundle(*args) -> subprocess.CompletedProcess:
+    """configs/speech/make_bundle.py, run as the recipes document it."""
+    script = SPEECH_RECIPES / "make_bundle.py"
+    return subprocess.run(
+        [sys.executable, str(script), *map(str, args)], capture_output=True, text=True
+    )
+
+
+def test_make_bundle_averages_runs_and_attaches_the_recipes_decoder(tmp_path):
+    """Several runs' weights become their mean; a different model is refused."""
+    recipe = SPEECH_RECIPES / "digits.yaml"
+    config = {**load_config(recipe), "decoder": {"name": "ctc_greedy"}}
     runs = []
     for seed in (0, 1):
         torch.manual_seed(seed)
         runs.append(Pipeline.from_config(config).save(tmp_path / f"run{seed}.safetensors"))
-    script = recipe.parent / "make_bundle.py"
     out = tmp_path / "shipped.safetensors"
-    done = subprocess.run(
-        [sys.executable, script, *map(str, runs), str(recipe), str(out)],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    done = make_bundle(*runs, recipe, out)
     assert done.returncode == 0, done.stderr
     shipped, first, second = (load_file(p) for p in (out, *runs))
     name = next(k for k in shipped if k.endswith("weight_ih_l0"))
@@ -140,8 +146,5 @@ def test_make_bundle_averages_runs_and_attaches_the_recipes_decoder(tmp_path):
 
     other = {**config, "model": {**config["model"], "hidden_size": 64}}
     Pipeline.from_config(other).save(tmp_path / "other.safetensors")
-    done = subprocess.run(
-        [sys.executable, script, str(runs[0]), str(tmp_path / "other.safetensors"),
-         str(recipe), str(out)], capture_output=True, text=True,
-    )  # fmt: skip
+    done = make_bundle(runs[0], tmp_path / "other.safetensors", recipe, out)
     assert done.returncode != 0 and "do not hold the same model" in done.stderr

@@ -60,8 +60,9 @@ def digits(out: Path, seed: int, fsdd: Path, scale: float) -> None:
         out / "tts_train",
         rate,
     )
+    valid_strings = digit_strings(n(200), seed + 4)
     tts_valid = render(
-        tts_jobs(digit_strings(n(200), seed + 4), train_voices, "va", seed + 5),
+        tts_jobs(valid_strings, train_voices, "va", seed + 5),
         out / "tts_valid",
         rate,
     )
@@ -73,7 +74,7 @@ def digits(out: Path, seed: int, fsdd: Path, scale: float) -> None:
     # the validation strings again, in held-out voices: a dev set for choices about
     # unseen speakers that touches neither the test's strings nor its speaker
     tts_valid_unseen = render(
-        tts_jobs(digit_strings(n(200), seed + 4), test_voices, "vu", seed + 8),
+        tts_jobs(valid_strings, test_voices, "vu", seed + 8),
         out / "tts_valid_unseen",
         rate,
     )
