@@ -161,3 +161,15 @@ def test_splice_rerun_over_existing_files_keeps_each_text_with_its_audio(tmp_pat
         words = entry["text"].split()
         spoken = np.count_nonzero(audio) // 400
         assert spoken == sum(["zero", "one", "two", "three"].index(w) + 1 for w in words)
+
+
+def test_sentence_corpus_reads_only_the_named_fortune_files(tmp_path):
+    """Other packages install fortune files beside Debian's `fortunes`; the default corpus
+    must not change when they do, and a missing source must not be skipped silently."""
+    from seqpipe.data import synth
+
+    folder = "/usr/share/games/fortunes/"
+    assert all(src.startswith(folder) and src != folder for src in synth.PROSE_SOURCES)
+    assert "fortunes" in [src.removeprefix(folder) for src in synth.PROSE_SOURCES]
+    with pytest.raises(FileNotFoundError, match="missing"):
+        synth.sentence_corpus([str(tmp_path / "missing")])

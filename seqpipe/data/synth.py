@@ -243,7 +243,17 @@ def splice_fsdd(
     return made
 
 
-PROSE_SOURCES = ["/usr/share/games/fortunes"]
+# The English files of Debian's `fortunes` package, named one by one: other packages
+# (fortunes-mario, fortunes-debian-hints, ...) install into the same folder, and reading
+# the whole folder would make the recipes' sentences depend on what else is installed.
+FORTUNE_FILES = (
+    "art ascii-art computers cookie debian definitions disclaimer drugs education ethnic "
+    "food fortunes goedel humorists kids knghtbrd law linux linuxcookie literature love "
+    "magic medicine men-women miscellaneous news paradoxum people perl pets platitudes "
+    "politics pratchett riddles science songs-poems sports startrek tao translate-me "
+    "wisdom work zippy"
+).split()
+PROSE_SOURCES = [f"/usr/share/games/fortunes/{name}" for name in FORTUNE_FILES]
 
 
 def sentence_corpus(
@@ -262,11 +272,8 @@ def sentence_corpus(
             if root.is_dir()
             else [root]
         )
-        for path in files:
-            try:
-                texts.append(path.read_text(errors="replace"))
-            except OSError:
-                continue
+        # a missing file raises: skipping it would silently change the corpus
+        texts += [path.read_text(errors="replace") for path in files]
     seen, sentences = set(), []
     records = [r for text in texts for r in re.split(r"^%$|\n\s*\n", text, flags=re.M)]
     for record in records:  # a fortune file separates its entries with '%' lines
