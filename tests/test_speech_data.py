@@ -173,3 +173,16 @@ def test_sentence_corpus_reads_only_the_named_fortune_files(tmp_path):
     assert "fortunes" in [src.removeprefix(folder) for src in synth.PROSE_SOURCES]
     with pytest.raises(FileNotFoundError, match="missing"):
         synth.sentence_corpus([str(tmp_path / "missing")])
+
+
+def test_without_overlap_keeps_held_sentences_out_of_extra_lm_text():
+    from seqpipe.data.synth import without_overlap
+
+    held = ["the quick brown fox jumps over the dog", "i love you"]
+    extra = [
+        "they said the quick brown fox jumps and ran",  # shares a 5-gram
+        "and then i love you she said to the tall man",  # contains a short held sentence
+        "the quick brown cat sat on the brown fox jumps",  # only 4-grams in common
+        "i love your hat and your coat very much",  # 'i love you' is not a whole-word match
+    ]
+    assert without_overlap(extra, held) == extra[2:]

@@ -30,6 +30,7 @@ from seqpipe.data.synth import (
     sentence_corpus,
     splice_fsdd,
     tts_jobs,
+    without_overlap,
 )
 
 FSDD = Path("/work/shared/data/fsdd/recordings")
@@ -98,12 +99,16 @@ def en_small(out: Path, seed: int, fsdd: Path, scale: float, draws: int = 1) -> 
     (out / "corpus").mkdir(parents=True, exist_ok=True)
     # the LM text excludes the test and valid sentences
     (out / "corpus" / "train.txt").write_text("\n".join(train_sents) + "\n")
+    # the fortunes' longer sentences (too long to synthesise) are LM text too, minus any
+    # that quotes a valid or test sentence
+    long_sents = without_overlap(sentence_corpus(min_words=17, max_words=60), sentences[:500])
+    (out / "corpus" / "long.txt").write_text("\n".join(long_sents) + "\n")
     fsdd_train, fsdd_valid, fsdd_test = fsdd_splits(fsdd)
     tts_train = render(tts_jobs(train_sents, train_voices, "tr", seed + 1), out / "tts_train", rate)
-    more_voices = []  # the same sentences again, each in another random voice
+    more_voices = {}  # the same sentences again, each draw in other random voices
     for draw in range(2, draws + 1):
         jobs = tts_jobs(train_sents, train_voices, f"tr{draw}-", seed + 10 * draw)
-        more_voices += render(jobs, out / f"tts_train{draw}", rate)
+        more_voices[draw] = render(jobs, out / f"tts_train{draw}", rate)
     tts_valid = render(tts_jobs(valid_sents, train_voices, "va", seed + 2), out / "tts_valid", rate)
     tts_test = render(tts_jobs(test_sents, test_voices, "te", seed + 3), out / "tts_test", rate)
     # the validation sentences again, in held-out voices: decoder settings are tuned on the
@@ -114,8 +119,9 @@ def en_small(out: Path, seed: int, fsdd: Path, scale: float, draws: int = 1) -> 
     real = fsdd_train + digits_train
     write_manifest(out / "train.jsonl", tts_train + real)
     write_manifest(out / "train_real.jsonl", real)  # for recipes that oversample it
-    if more_voices:
-        write_manifest(out / "train_more_voices.jsonl", more_voices)
+    for draw, rows in more_voices.items():  # one manifest per draw, so recipes pick them
+        name = "train_more_voices" if draw == 2 else f"train_voices{draw}"
+        write_manifest(out / f"{name}.jsonl", rows)
     write_manifest(out / "valid.jsonl", tts_valid + fsdd_valid)
     write_manifest(out / "valid_tts.jsonl", tts_valid)  # its halves, scored apart: a
     write_manifest(out / "valid_fsdd.jsonl", fsdd_valid)  # recipe may trade one for the other

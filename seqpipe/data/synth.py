@@ -287,3 +287,23 @@ def sentence_corpus(
                 seen.add(sentence)
                 sentences.append(sentence)
     return sentences
+
+
+def without_overlap(sentences: Iterable[str], held: Iterable[str], n: int = 5) -> list[str]:
+    """``sentences`` minus any that contains a ``held`` sentence or shares an ``n``-gram with one.
+
+    Extra LM text must not carry the test sentences in by the back door (a long fortune
+    that quotes a short one, the same quote in two files).
+    """
+
+    def ngrams(words: list[str]) -> set[tuple[str, ...]]:
+        return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+    held = list(held)
+    held_ngrams = set().union(*(ngrams(s.split()) for s in held))
+    short = [f" {s} " for s in held if len(s.split()) < n]  # no n-gram of its own
+    return [
+        s
+        for s in sentences
+        if not ngrams(s.split()) & held_ngrams and not any(h in f" {s} " for h in short)
+    ]
