@@ -101,7 +101,9 @@ def en_small(out: Path, seed: int, fsdd: Path, scale: float, draws: int = 1) -> 
     (out / "corpus" / "train.txt").write_text("\n".join(train_sents) + "\n")
     # the fortunes' longer sentences (too long to synthesise) are LM text too, minus any
     # that quotes a valid or test sentence
-    long_sents = without_overlap(sentence_corpus(min_words=17, max_words=60), sentences[:500])
+    long_sents = without_overlap(
+        sentence_corpus(min_words=17, max_words=60), test_sents + valid_sents
+    )
     (out / "corpus" / "long.txt").write_text("\n".join(long_sents) + "\n")
     fsdd_train, fsdd_valid, fsdd_test = fsdd_splits(fsdd)
     tts_train = render(tts_jobs(train_sents, train_voices, "tr", seed + 1), out / "tts_train", rate)
