@@ -142,7 +142,8 @@ class CTCBeam:
         if len(set(self.tokens)) != len(self.tokens):
             raise SeqpipeError("ctc_beam: the vocabulary has duplicate tokens")
         self._decoder = None
-        self.spellings: dict[str, list[int]] | None = None  # lexicon word -> token ids
+        self.spellings: dict[str, list[str]] | None = None  # lexicon word -> its tokens
+        self.token_index = {t: i for i, t in enumerate(self.tokens)}
 
     # -- building the flashlight decoder -------------------------------------------
 
@@ -158,7 +159,7 @@ class CTCBeam:
         if self.lexicon_path is not None:
             source = self.lexicon_path
             pairs = (
-                (w, s if all(t in self.tokens for t in s) else None)
+                (w, s if self.token_index.keys() >= set(s) else None)
                 for w, s in read_lexicon(self.lexicon_path)
             )
         else:
@@ -183,9 +184,7 @@ class CTCBeam:
         with tempfile.TemporaryDirectory(prefix="seqpipe-lex-") as tmp:
             lexicon_file = lm_dict = None
             if self.lm_path is not None or self.lexicon_path is not None:
-                entries = self._lexicon_entries()
-                index = {t: i for i, t in enumerate(self.tokens)}
-                self.spellings = {w: [index[t] for t in s if t != SIL] for w, s in entries.items()}
+                self.spellings = entries = self._lexicon_entries()
                 lexicon_file = os.path.join(tmp, "lexicon.txt")
                 lm_dict = os.path.join(tmp, "words.txt")  # the LM's words: lexicon + <unk>
                 with open(lexicon_file, "w", encoding="utf-8") as f:
@@ -271,7 +270,7 @@ class CTCBeam:
         for word in words:
             if tokens and self.text.separator is not None:
                 tokens.append(self.text.separator)
-            tokens += self.spellings.get(word, [])
+            tokens += [self.token_index[t] for t in self.spellings.get(word, []) if t != SIL]
         return tokens
 
     def decode_batch(
