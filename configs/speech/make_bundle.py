@@ -23,8 +23,8 @@ from seqpipe.pipeline import Pipeline, read_bundle_metadata
 def average_weights(paths: list[str]) -> dict[str, torch.Tensor]:
     """The element-wise mean of the bundles' weights (integer buffers from the first)."""
     states = [load_file(p) for p in paths]
-    shapes = lambda state: {k: v.shape for k, v in state.items()}  # noqa: E731
-    if any(shapes(s) != shapes(states[0]) for s in states):
+    shapes = [{k: v.shape for k, v in state.items()} for state in states]
+    if any(shape != shapes[0] for shape in shapes):
         raise SystemExit(f"make_bundle: {', '.join(paths)} do not hold the same model")
     return {
         k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v

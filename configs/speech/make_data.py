@@ -92,7 +92,10 @@ def en_small(out: Path, seed: int, fsdd: Path, scale: float, draws: int = 1) -> 
     voices = available_voices()
     train_voices = [v for v in voices if not is_held_out(v)]
     test_voices = [v for v in voices if is_held_out(v)]
-    sentences = sentence_corpus()
+    # one pass over the prose: sentences short enough to synthesise, and longer ones that
+    # only the LM learns (dedup is by text, so the two never share a sentence)
+    prose = sentence_corpus(max_words=60)
+    sentences = [s for s in prose if len(s.split()) <= 16]
     random.Random(seed).shuffle(sentences)
     test_sents, valid_sents, train_sents = sentences[:300], sentences[300:500], sentences[500:]
     train_sents = train_sents[: int(len(train_sents) * scale)]
@@ -101,9 +104,8 @@ def en_small(out: Path, seed: int, fsdd: Path, scale: float, draws: int = 1) -> 
     (out / "corpus" / "train.txt").write_text("\n".join(train_sents) + "\n")
     # the fortunes' longer sentences (too long to synthesise) are LM text too, minus any
     # that quotes a valid or test sentence
-    long_sents = without_overlap(
-        sentence_corpus(min_words=17, max_words=60), test_sents + valid_sents
-    )
+    long_sents = [s for s in prose if len(s.split()) > 16]
+    long_sents = without_overlap(long_sents, test_sents + valid_sents)
     (out / "corpus" / "long.txt").write_text("\n".join(long_sents) + "\n")
     fsdd_train, fsdd_valid, fsdd_test = fsdd_splits(fsdd)
     tts_train = render(tts_jobs(train_sents, train_voices, "tr", seed + 1), out / "tts_train", rate)

@@ -139,19 +139,19 @@ class CTCBeam:
         else:  # a word vocabulary: flashlight still needs a silence token; it is never emitted
             self.tokens.append(SIL)
             self.extra_sil = True
-        if len(set(self.tokens)) != len(self.tokens):
+        self.token_index = {t: i for i, t in enumerate(self.tokens)}
+        if len(self.token_index) != len(self.tokens):
             raise SeqpipeError("ctc_beam: the vocabulary has duplicate tokens")
         self._decoder = None
         self.spellings: dict[str, list[str]] | None = None  # lexicon word -> its tokens
-        self.token_index = {t: i for i, t in enumerate(self.tokens)}
 
     # -- building the flashlight decoder -------------------------------------------
 
     def _spelling(self, word: str) -> list[str] | None:
         """How the model spells ``word`` in its tokens, or None if it cannot."""
         if not self.text.char_level:
-            return [word] if word in self.tokens else None
-        if any(c not in self.tokens or c == SIL for c in word):
+            return [word] if word in self.token_index else None
+        if any(c not in self.token_index or c == SIL for c in word):
             return None
         return list(word)
 
