@@ -5,13 +5,16 @@ a long input, and feature-extraction throughput (torchaudio CPU/GPU vs librosa).
     nice python benchmarks/transcribe.py --model runs/x.safetensors --long-minutes 60
     nice python benchmarks/transcribe.py --model en-small --audio speech.wav --long-minutes 0
     nice python benchmarks/transcribe.py --model en-small --audio data/en-small/test_tts.jsonl
+    nice python benchmarks/transcribe.py --model en-small --audio ... --beam-size 100
 
 RTF = processing seconds / audio seconds (lower is better; 0.02 = an hour in 72 s),
 measured end to end through ``Transcriber.run``: streaming read, VAD, features, model,
 decoding and word alignment. Input is synthetic speech-like audio (bursts of broadband
 sound with pauses), so the VAD keeps ~70% of it, like conversational speech. When no
 model is bundled yet, an untrained ``ctc_rnn`` with en-small's intended size stands in
-(speed does not depend on the weights). Peak memory is the child process's max RSS.
+(speed does not depend on the weights). Each RTF is taken at one thread and at torch's
+default (one per core), which the network and the beam search both use. Peak memory
+is the child process's max RSS, at the default threads.
 """
 
 from __future__ import annotations
@@ -87,25 +90,30 @@ def models() -> list[tuple[str, str]]:
     return [("en-small-sized stand-in (untrained ctc_rnn)", str(path))]
 
 
-def rtf(model: str, wav: Path, batch_size: int, device: str, threads: int) -> float:
+def rtf(
+    model: str, wav: Path, batch_size: int, device: str, threads: int, beam: int | None
+) -> float:
     from seqpipe.audio import audio_duration
     from seqpipe.transcribe import Transcriber, expand_inputs
 
-    t = Transcriber(model, device=device, batch_size=batch_size, threads=threads)
+    t = Transcriber(model, device=device, batch_size=batch_size, threads=threads, beam_size=beam)
     list(t.run(expand_inputs([str(wav)])))  # warm-up (first-call allocations)
     start = time.perf_counter()
     list(t.run(expand_inputs([str(wav)])))
     return (time.perf_counter() - start) / audio_duration(wav)
 
 
-def peak_memory(model: str, minutes: float, device: str, batch_size: int) -> dict:
+def peak_memory(
+    model: str, minutes: float, device: str, batch_size: int, threads: int, beam: int | None
+) -> dict:
     """Transcribe a ``minutes``-long file in a child process; its max RSS and wall time."""
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "long.wav"
         write_long(wav, minutes)
         code = (
             "import sys, time, resource; from seqpipe.transcribe import Transcriber, expand_inputs;"
-            f"t = Transcriber({model!r}, device={device!r}, batch_size={batch_size}, threads=1);"
+            f"t = Transcriber({model!r}, device={device!r}, batch_size={batch_size},"
+            f" threads={threads}, beam_size={beam});"
             "s = time.perf_counter(); r = list(t.run(expand_inputs([sys.argv[1]])));"
             "print(time.perf_counter() - s, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(r[0].transcript.segments))"
         )
@@ -171,6 +179,7 @@ def main() -> None:
         help="a recording, or a JSONL manifest whose clips are joined with 0.5 s pauses, to"
         " measure RTF on (default: synthetic speech-like bursts)",
     )
+    parser.add_argument("--beam-size", type=int, help="beam instead of the bundle's decoder")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -197,7 +206,7 @@ def main() -> None:
             for device in devices:
                 for threads in sorted({1, default_threads}) if device == "cpu" else [1]:
                     for batch in (1, args.batch_size):
-                        value = rtf(model, wav, batch, device, threads)
+                        value = rtf(model, wav, batch, device, threads, args.beam_size)
                         row = {"model": label, "device": device, "threads": threads, "batch": batch}
                         results["rtf"].append({**row, "rtf": round(value, 4)})
                         print(
@@ -206,8 +215,12 @@ def main() -> None:
                         )
             if args.long_minutes <= 0:
                 continue
-            mem = peak_memory(model, args.long_minutes, devices[-1], args.batch_size)
-            results["memory"].append({"model": label, "device": devices[-1], **mem})
+            threads = default_threads if devices[-1] == "cpu" else 1
+            mem = peak_memory(
+                model, args.long_minutes, devices[-1], args.batch_size, threads, args.beam_size
+            )
+            row = {"model": label, "device": devices[-1], "threads": threads}
+            results["memory"].append({**row, **mem})
             print(f"MEM  {label:45s} {mem}", flush=True)
     results["features"] = feature_throughput()
     print(f"FEAT audio seconds per second: {results['features']}")

@@ -103,6 +103,16 @@ def test_beam_missing_lm_file_is_a_clear_error(tmp_path):
         CTCBeam(VOCAB, 0, lm=str(tmp_path / "nope.arpa"))
 
 
+def test_beam_corrupt_lm_is_a_one_line_error_naming_the_file(tmp_path):
+    bad = tmp_path / "bad.arpa"  # unigrams only: KenLM needs at least bigrams
+    bad.write_text("\\data\\\nngram 1=2\n\n\\1-grams:\n-1.0\thello\n-1.0\tworld\n\n\\end\\\n")
+    with pytest.raises(SeqpipeError) as error:
+        CTCBeam(VOCAB, 0, lm=str(bad))(posteriors("_a_"))
+    message = str(error.value)
+    assert message.startswith(f"{bad}: cannot load the language model: ")
+    assert "\n" not in message and "bigram" in message
+
+
 def test_decode_batch_returns_posteriors_and_frame_ratio():
     class Halver(torch.nn.Module):
         def forward(self, x, lengths):
@@ -125,3 +135,24 @@ def test_lexicon_words_win_over_the_frame_path(tmp_path):
     hyp = CTCBeam(VOCAB, 0, beam_size=8, lexicon=str(lexicon))(lp)[0]
     assert hyp.text == "three"
     assert "".join(VOCAB[t] for t in hyp.tokens) == "three"
+
+
+def test_threads_search_a_batch_side_by_side_with_the_same_answers(lm):
+    # a batch whose utterances need the LM and have different lengths: decoded on four
+    # threads it must give exactly what one thread gives, utterance by utterance
+    items = [
+        posteriors("_ii_ss_ _bb_ii_gg__", {12: ("a", 0.5), 13: ("a", 0.5)}),
+        posteriors(HELLO_WORLD, {19: ("p", 0.3)}),
+        posteriors("_hh_e_ll_lo__ _tt_hh_ee_rr_ee_"),
+    ] * 3
+    T = max(x.shape[1] for x in items)
+    batch = torch.cat([torch.nn.functional.pad(x, (0, 0, 0, T - x.shape[1])) for x in items])
+    lengths = torch.tensor([x.shape[1] for x in items])
+    serial = CTCBeam(VOCAB, 0, beam_size=16, lm=str(lm), lm_weight=2.0, threads=1)
+    threaded = CTCBeam(VOCAB, 0, beam_size=16, lm=str(lm), lm_weight=2.0, threads=4)
+    expected = [(h.text, h.score) for h in serial(batch, lengths)]
+    assert [t for t, _ in expected[:3]] == ["is big", "hello world", "hello there"]
+    assert [(h.text, h.score) for h in threaded(batch, lengths)] == expected
+    # searches are reused batch after batch: never more than one per thread
+    threaded(batch, lengths)
+    assert 1 <= threaded._idle.qsize() <= 4

@@ -59,8 +59,8 @@ FORMAT_CHOICES = ("txt", "json", "srt", "vtt", "all")
 @click.option(
     "--threads",
     type=click.IntRange(1),
-    help="CPU threads for the model (default: torch's, one per core). On a machine busy "
-    "with other work, --threads 1 avoids threads spin-waiting for a core.",
+    help="CPU threads for the model and the beam search (default: torch's, one per core). "
+    "On a machine busy with other work, --threads 1 avoids threads spin-waiting for a core.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def command(

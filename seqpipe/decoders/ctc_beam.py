@@ -1,4 +1,4 @@
-"""``ctc_beam``: CTC prefix beam search (flashlight-text through torchaudio), optional word LM.
+"""``ctc_beam``: CTC prefix beam search (flashlight-text), optional word LM.
 
 Without ``lm`` it is a lexicon-free beam search over the model's tokens (optionally
 restricted to the words of ``lexicon``). With ``lm`` (an ARPA file from
@@ -8,17 +8,22 @@ The lexicon defaults to ``<lm>.lexicon`` next to the LM, else the LM's own unigr
 
 Relative ``lm``/``lexicon`` paths that do not exist are looked up in
 ``seqpipe/bundled/`` so a shipped bundle can name the LM shipped beside it.
+
+The LM and the lexicon trie are built once and shared read-only; each search thread has a
+flashlight decoder of its own (they hold per-utterance state), so a batch's utterances
+are searched on all CPU cores at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -98,6 +103,16 @@ def _silenced_fds() -> Iterator[None]:
             os.close(fd)
 
 
+class _Shared(NamedTuple):
+    """What all of a decoder's searches share: read-only while they run."""
+
+    fl: Any  # the flashlight.lib.text.decoder module
+    lm: Any
+    trie: Any  # None for a lexicon-free search
+    words: Any  # the LM's word dictionary (None without a lexicon)
+    silence: int
+
+
 class CTCBeam:
     """Beam search over CTC posteriors with an optional lexicon and word n-gram LM."""
 
@@ -114,7 +129,9 @@ class CTCBeam:
         word_score: float = 0.0,
         sil_score: float = 0.0,
         log_add: bool = False,
+        threads: PositiveInt | None = None,
     ):
+        """``threads``: utterances searched side by side (default: torch's CPU threads)."""
         self.text = TokenText(vocab, blank)
         self.blank = blank
         self.options = dict(
@@ -142,10 +159,13 @@ class CTCBeam:
         self.token_index = {t: i for i, t in enumerate(self.tokens)}
         if len(self.token_index) != len(self.tokens):
             raise SeqpipeError("ctc_beam: the vocabulary has duplicate tokens")
-        self._decoder = None
+        self.threads = threads
         self.spellings: dict[str, list[str]] | None = None  # lexicon word -> its tokens
+        self._resources: _Shared | None = None
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()  # searches not in use
+        self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (threads, pool)
 
-    # -- building the flashlight decoder -------------------------------------------
+    # -- building the search ---------------------------------------------------------
 
     def _spelling(self, word: str) -> list[str] | None:
         """How the model spells ``word`` in its tokens, or None if it cannot."""
@@ -173,54 +193,111 @@ class CTCBeam:
             raise SeqpipeError(f"{source}: no word in it can be spelled with the model's tokens")
         return entries
 
-    def _build(self):
+    def _shared(self) -> _Shared:
+        """Load the LM and build the lexicon trie once; every search thread reads them."""
+        if self._resources is not None:
+            return self._resources
         try:
-            from torchaudio.models.decoder import ctc_decoder
-        except (ImportError, RuntimeError):  # torchaudio raises RuntimeError when it is missing
+            from flashlight.lib.text import decoder as fl
+            from flashlight.lib.text.dictionary import Dictionary
+        except ImportError:
             raise SeqpipeError(
                 "CTC beam search needs the flashlight-text package: pip install flashlight-text"
             ) from None
+        silence = self.token_index[SIL]
+        if self.lm_path is None and self.lexicon_path is None:
+            self._resources = _Shared(fl, fl.ZeroLM(), None, None, silence)
+            return self._resources
+        self.spellings = entries = self._lexicon_entries()
+        words = Dictionary([*entries, "<unk>"])  # the LM's word ids
+        lm = fl.ZeroLM() if self.lm_path is None else self._kenlm(words)
+        trie = fl.Trie(len(self.tokens), silence)
+        start = lm.start(False)
+        for word, spelling in entries.items():
+            index = words.get_index(word)
+            trie.insert([self.token_index[t] for t in spelling], index, lm.score(start, index)[1])
+        trie.smear(fl.SmearingMode.MAX)
+        self._resources = _Shared(fl, lm, trie, words, silence)
+        return self._resources
 
-        with tempfile.TemporaryDirectory(prefix="seqpipe-lex-") as tmp:
-            lexicon_file = lm_dict = None
-            if self.lm_path is not None or self.lexicon_path is not None:
-                self.spellings = entries = self._lexicon_entries()
-                lexicon_file = os.path.join(tmp, "lexicon.txt")
-                lm_dict = os.path.join(tmp, "words.txt")  # the LM's words: lexicon + <unk>
-                with open(lexicon_file, "w", encoding="utf-8") as f:
-                    f.writelines(f"{w}\t{' '.join(s)}\n" for w, s in entries.items())
-                with open(lm_dict, "w", encoding="utf-8") as f:
-                    f.writelines(f"{w}\n" for w in [*entries, "<unk>"])
-            try:
-                with _silenced_fds():  # KenLM prints its loading progress on stdout/stderr
-                    return ctc_decoder(
-                        lexicon=lexicon_file,
-                        tokens=self.tokens,
-                        lm=str(self.lm_path) if self.lm_path else None,
-                        lm_dict=lm_dict,
-                        blank_token=self.tokens[self.blank],
-                        sil_token=SIL,
-                        **self.options,
-                    )
-            except (RuntimeError, ValueError) as exc:
-                where = self.lm_path or self.lexicon_path or "ctc_beam"
-                raise SeqpipeError(
-                    f"{where}: cannot build the beam-search decoder: {exc}"
-                ) from None
+    def _kenlm(self, words):
+        try:
+            from flashlight.lib.text.decoder.kenlm import KenLM
+        except ImportError:
+            raise SeqpipeError(
+                "ctc_beam: this flashlight-text build has no KenLM support"
+            ) from None
+        try:
+            with _silenced_fds():  # KenLM prints its loading progress on stdout/stderr
+                return KenLM(str(self.lm_path), words)
+        except (RuntimeError, ValueError) as exc:  # KenLM's last line says what is wrong
+            reason = (str(exc).strip().splitlines() or ["unreadable"])[-1]
+            raise SeqpipeError(
+                f"{self.lm_path}: cannot load the language model: {reason}"
+            ) from None
+
+    def _new_search(self):
+        """A flashlight decoder: per-call state of its own, trie and LM shared."""
+        shared = self._shared()
+        fl, o = shared.fl, self.options
+        common = dict(
+            beam_size=o["beam_size"],
+            beam_size_token=o["beam_size_token"] or len(self.tokens),
+            beam_threshold=o["beam_threshold"],
+            lm_weight=o["lm_weight"],
+            sil_score=o["sil_score"],
+            log_add=o["log_add"],
+            criterion_type=fl.CriterionType.CTC,
+        )
+        if shared.trie is None:
+            options = fl.LexiconFreeDecoderOptions(**common)
+            return fl.LexiconFreeDecoder(options, shared.lm, shared.silence, self.blank, [])
+        options = fl.LexiconDecoderOptions(
+            **common, word_score=o["word_score"], unk_score=float("-inf")
+        )
+        unk = shared.words.get_index("<unk>")
+        return fl.LexiconDecoder(
+            options, shared.trie, shared.lm, shared.silence, self.blank, unk, [], False
+        )
 
     def set_options(self, **changes: Any) -> None:
-        """Change search options (beam_size, lm_weight, ...); the search is rebuilt lazily."""
+        """Change search options (beam_size, lm_weight, ...); LM and lexicon stay loaded."""
         unknown = set(changes) - set(self.options)
         if unknown:
             raise SeqpipeError(f"ctc_beam: unknown option(s) {', '.join(sorted(unknown))}")
         self.options.update(changes)
-        self._decoder = None
+        self._idle = queue.SimpleQueue()
 
-    @property
-    def decoder(self):
-        if self._decoder is None:
-            self._decoder = self._build()
-        return self._decoder
+    def _search(self, emissions: torch.Tensor) -> tuple[list[int], list[int], list[str], float]:
+        """Best path of one utterance's [T,V] emissions: (tokens, frames, words, score)."""
+        try:
+            search = self._idle.get_nowait()
+        except queue.Empty:
+            search = self._new_search()
+        try:  # flashlight releases the GIL here, so threads search side by side
+            results = search.decode(emissions.data_ptr(), *emissions.shape)
+        finally:
+            self._idle.put(search)
+        if not results:
+            return [], [], [], float("-inf")
+        best, words = results[0], self._resources.words
+        tokens, frames, previous = [], [], None
+        # the path has one token per frame, plus a start frame first
+        for frame, token in enumerate(best.tokens):
+            if token != self.blank and token != previous:
+                tokens.append(token)
+                frames.append(max(0, frame - 1))
+            previous = token
+        names = [words.get_entry(w) for w in best.words if w >= 0] if words else []
+        return tokens, frames, names, float(best.score)
+
+    def _map(self, items: list[torch.Tensor]) -> list:
+        threads = self.threads or torch.get_num_threads()
+        if threads < 2 or len(items) < 2:
+            return [self._search(item) for item in items]
+        if self._pool is None or self._pool[0] != threads:
+            self._pool = threads, ThreadPoolExecutor(threads, thread_name_prefix="ctc-beam")
+        return list(self._pool[1].map(self._search, items))
 
     # -- decoding --------------------------------------------------------------------
 
@@ -233,17 +310,11 @@ class CTCBeam:
             pad = emissions.new_full((*emissions.shape[:2], 1), -1e9)
             emissions = torch.cat([emissions, pad], dim=-1)
         B, T, _ = emissions.shape
-        lengths = torch.full((B,), T) if lengths is None else torch.as_tensor(lengths).cpu()
-        results = self.decoder(emissions.contiguous(), lengths.to(torch.int32))
+        lengths = [T] * B if lengths is None else torch.as_tensor(lengths).tolist()
+        self._shared()  # build once, before any thread needs it
+        found = self._map([emissions[b, : int(n)].contiguous() for b, n in enumerate(lengths)])
         hyps = []
-        for nbest in results:
-            if not nbest:
-                hyps.append(Hypothesis(text="", tokens=[], score=float("-inf")))
-                continue
-            best = nbest[0]
-            tokens = [int(t) for t in best.tokens]
-            # flashlight's path starts with one extra (start) frame
-            frames = [max(0, int(f) - 1) for f in best.timesteps]
+        for tokens, frames, words, score in found:
             keep = [i for i, t in enumerate(tokens) if t < len(self.text.vocab)]
             tokens, frames = [tokens[i] for i in keep], [frames[i] for i in keep]
             # drop leading/trailing separators flashlight emits as silence
@@ -251,17 +322,12 @@ class CTCBeam:
                 tokens, frames = tokens[1:], frames[1:]
             while tokens and tokens[-1] == self.text.separator:
                 tokens, frames = tokens[:-1], frames[:-1]
-            if self.spellings is not None and best.words:
+            if self.spellings is not None and words:
                 # lexicon search: the words are the answer; the frame path may merge
                 # repeated letters, so spell the words out again for alignment
-                tokens, frames = self._spell(best.words), []
+                tokens, frames = self._spell(words), []
             hyps.append(
-                Hypothesis(
-                    text=self.text.text(tokens),
-                    tokens=tokens,
-                    score=float(best.score),
-                    frames=frames,
-                )
+                Hypothesis(text=self.text.text(tokens), tokens=tokens, score=score, frames=frames)
             )
         return hyps
 
