@@ -20,7 +20,7 @@ import contextlib
 import os
 import queue
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -160,32 +160,32 @@ class CTCBeam:
         if len(self.token_index) != len(self.tokens):
             raise SeqpipeError("ctc_beam: the vocabulary has duplicate tokens")
         self.threads = threads
-        self.spellings: dict[str, list[str]] | None = None  # lexicon word -> its tokens
+        self.spellings: dict[str, list[int]] | None = None  # lexicon word -> its token ids
         self._resources: _Shared | None = None
         self._idle: queue.SimpleQueue = queue.SimpleQueue()  # searches not in use
         self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (threads, pool)
 
     # -- building the search ---------------------------------------------------------
 
-    def _spelling(self, word: str) -> list[str] | None:
+    def _ids(self, tokens: Iterable[str]) -> list[int] | None:
+        """Token ids of a spelling, or None if the model has no such token."""
+        ids = [self.token_index.get(t) for t in tokens]
+        return None if None in ids else ids
+
+    def _spelling(self, word: str) -> list[int] | None:
         """How the model spells ``word`` in its tokens, or None if it cannot."""
         if not self.text.char_level:
-            return [word] if word in self.token_index else None
-        if any(c not in self.token_index or c == SIL for c in word):
-            return None
-        return list(word)
+            return self._ids([word])
+        return None if SIL in word else self._ids(word)
 
-    def _lexicon_entries(self) -> dict[str, list[str]]:
+    def _lexicon_entries(self) -> dict[str, list[int]]:
         if self.lexicon_path is not None:
             source = self.lexicon_path
-            pairs = (
-                (w, s if self.token_index.keys() >= set(s) else None)
-                for w, s in read_lexicon(self.lexicon_path)
-            )
+            pairs = ((w, self._ids(s)) for w, s in read_lexicon(self.lexicon_path))
         else:
             source = self.lm_path
             pairs = ((w, self._spelling(w)) for w in arpa_unigrams(self.lm_path))
-        entries: dict[str, list[str]] = {}
+        entries: dict[str, list[int]] = {}
         for word, spelling in pairs:
             if word not in SPECIAL_WORDS and spelling is not None:
                 entries.setdefault(word, spelling)
@@ -215,7 +215,7 @@ class CTCBeam:
         start = lm.start(False)
         for word, spelling in entries.items():
             index = words.get_index(word)
-            trie.insert([self.token_index[t] for t in spelling], index, lm.score(start, index)[1])
+            trie.insert(spelling, index, lm.score(start, index)[1])
         trie.smear(fl.SmearingMode.MAX)
         self._resources = _Shared(fl, lm, trie, words, silence)
         return self._resources
@@ -336,7 +336,7 @@ class CTCBeam:
         for word in words:
             if tokens and self.text.separator is not None:
                 tokens.append(self.text.separator)
-            tokens += [self.token_index[t] for t in self.spellings.get(word, []) if t != SIL]
+            tokens += [t for t in self.spellings.get(word, []) if t != self.token_index[SIL]]
         return tokens
 
     def decode_batch(
