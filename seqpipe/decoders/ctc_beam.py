@@ -106,7 +106,6 @@ def _silenced_fds() -> Iterator[None]:
 class _Shared(NamedTuple):
     """What all of a decoder's searches share: read-only while they run."""
 
-    fl: Any  # the flashlight.lib.text.decoder module
     lm: Any
     trie: Any  # None for a lexicon-free search
     words: Any  # the LM's word dictionary (None without a lexicon)
@@ -206,7 +205,7 @@ class CTCBeam:
             ) from None
         silence = self.token_index[SIL]
         if self.lm_path is None and self.lexicon_path is None:
-            self._resources = _Shared(fl, fl.ZeroLM(), None, None, silence)
+            self._resources = _Shared(fl.ZeroLM(), None, None, silence)
             return self._resources
         self.spellings = entries = self._lexicon_entries()
         words = Dictionary([*entries, "<unk>"])  # the LM's word ids
@@ -217,7 +216,7 @@ class CTCBeam:
             index = words.get_index(word)
             trie.insert(spelling, index, lm.score(start, index)[1])
         trie.smear(fl.SmearingMode.MAX)
-        self._resources = _Shared(fl, lm, trie, words, silence)
+        self._resources = _Shared(lm, trie, words, silence)
         return self._resources
 
     def _kenlm(self, words):
@@ -238,8 +237,9 @@ class CTCBeam:
 
     def _new_search(self):
         """A flashlight decoder: per-call state of its own, trie and LM shared."""
-        shared = self._shared()
-        fl, o = shared.fl, self.options
+        from flashlight.lib.text import decoder as fl
+
+        shared, o = self._shared(), self.options
         common = dict(
             beam_size=o["beam_size"],
             beam_size_token=o["beam_size_token"] or len(self.tokens),
