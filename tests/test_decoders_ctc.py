@@ -137,7 +137,8 @@ def test_lexicon_words_win_over_the_frame_path(tmp_path):
     assert "".join(VOCAB[t] for t in hyp.tokens) == "three"
 
 
-def test_threads_search_a_batch_side_by_side_with_the_same_answers(lm):
+@pytest.mark.parametrize("log_add", [False, True])
+def test_threads_search_a_batch_side_by_side_with_the_same_answers(lm, log_add):
     # a batch whose utterances need the LM and have different lengths: decoded on four
     # threads it must give exactly what one thread gives, utterance by utterance
     items = [
@@ -148,8 +149,9 @@ def test_threads_search_a_batch_side_by_side_with_the_same_answers(lm):
     T = max(x.shape[1] for x in items)
     batch = torch.cat([torch.nn.functional.pad(x, (0, 0, 0, T - x.shape[1])) for x in items])
     lengths = torch.tensor([x.shape[1] for x in items])
-    serial = CTCBeam(VOCAB, 0, beam_size=16, lm=str(lm), lm_weight=2.0, threads=1)
-    threaded = CTCBeam(VOCAB, 0, beam_size=16, lm=str(lm), lm_weight=2.0, threads=4)
+    options = dict(beam_size=16, lm=str(lm), lm_weight=2.0, log_add=log_add)
+    serial = CTCBeam(VOCAB, 0, threads=1, **options)
+    threaded = CTCBeam(VOCAB, 0, threads=4, **options)
     expected = [(h.text, h.score) for h in serial(batch, lengths)]
     assert [t for t, _ in expected[:3]] == ["is big", "hello world", "hello there"]
     assert [(h.text, h.score) for h in threaded(batch, lengths)] == expected
