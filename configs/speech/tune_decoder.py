@@ -3,6 +3,10 @@
     python configs/speech/tune_decoder.py digits data/digits/valid.jsonl --word-score -2 -1 0 1
     python configs/speech/tune_decoder.py runs/en-small/model.safetensors \\
         data/en-small/valid.jsonl --lm-weight 0.5 1 1.5 --word-score 0 1 2
+    python configs/speech/tune_decoder.py en-small data/en-small/valid_unseen_voices.jsonl \\
+        --no-log-add --beam-size 200 --lm-weight 1.5 2 2.5 --word-score -1 -0.5 0
+
+Options not given keep the bundle's values.
 
 Tune on validation data only; the chosen values go into the recipe's ``decoder:`` section
 and the test sets are scored once, afterwards, with ``seqpipe evaluate``.
@@ -23,10 +27,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle")
     parser.add_argument("manifest")
-    parser.add_argument("--word-score", type=float, nargs="+", default=[0.0])
+    parser.add_argument("--word-score", type=float, nargs="+", default=[None])
     parser.add_argument("--lm-weight", type=float, nargs="+", default=[None])
     parser.add_argument("--beam-size", type=int)
     parser.add_argument("--beam-threshold", type=float)
+    parser.add_argument(
+        "--log-add",
+        action=argparse.BooleanOptionalAction,
+        help="sum (--log-add) or max (--no-log-add) over paths that merge into one prefix",
+    )
     args = parser.parse_args()
     pipeline = Pipeline.load(args.bundle, device=torch.device("cpu"))
     decoder = pipeline.decoder
@@ -36,16 +45,18 @@ def main() -> None:
         decoder.set_options(beam_size=args.beam_size)
     if args.beam_threshold:
         decoder.set_options(beam_threshold=args.beam_threshold)
+    if args.log_add is not None:
+        decoder.set_options(log_add=args.log_add)
     examples = pipeline.task.load_data(args.manifest, train=False)
     print(f"{'lm_weight':>9} {'word_score':>10} {'wer':>7} {'cer':>7}")
     for lm_weight, word_score in itertools.product(args.lm_weight, args.word_score):
         if lm_weight is not None:
             decoder.set_options(lm_weight=lm_weight)
-        decoder.set_options(word_score=word_score)
+        if word_score is not None:
+            decoder.set_options(word_score=word_score)
         m = evaluate(pipeline, examples)
-        print(
-            f"{decoder.options['lm_weight']:>9} {word_score:>10} {m['wer']:>7.4f} {m['cer']:>7.4f}"
-        )
+        o = decoder.options
+        print(f"{o['lm_weight']:>9} {o['word_score']:>10} {m['wer']:>7.4f} {m['cer']:>7.4f}")
 
 
 if __name__ == "__main__":
