@@ -270,14 +270,15 @@ class CTCBeam:
 
     def _search(self, emissions: torch.Tensor) -> tuple[list[int], list[int], list[str], float]:
         """Best path of one utterance's [T,V] emissions: (tokens, frames, words, score)."""
+        idle = self._idle  # set_options swaps in a new queue: older searches retire with it
         try:
-            search = self._idle.get_nowait()
+            search = idle.get_nowait()
         except queue.Empty:
             search = self._new_search()
         try:  # flashlight releases the GIL here, so threads search side by side
             results = search.decode(emissions.data_ptr(), *emissions.shape)
         finally:
-            self._idle.put(search)
+            idle.put(search)
         if not results:
             return [], [], [], float("-inf")
         best, words = results[0], self._resources.words
