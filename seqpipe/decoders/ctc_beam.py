@@ -109,6 +109,7 @@ class _Shared(NamedTuple):
     lm: Any
     trie: Any  # None for a lexicon-free search
     words: Any  # the LM's word dictionary (None without a lexicon)
+    spellings: dict[str, list[int]]  # lexicon word -> its token ids (empty without one)
     silence: int
 
 
@@ -159,7 +160,6 @@ class CTCBeam:
         if len(self.token_index) != len(self.tokens):
             raise SeqpipeError("ctc_beam: the vocabulary has duplicate tokens")
         self.threads = threads
-        self.spellings: dict[str, list[int]] | None = None  # lexicon word -> its token ids
         self._resources: _Shared | None = None
         self._idle: queue.SimpleQueue = queue.SimpleQueue()  # searches not in use
         self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (threads, pool)
@@ -205,9 +205,9 @@ class CTCBeam:
             ) from None
         silence = self.token_index[SIL]
         if self.lm_path is None and self.lexicon_path is None:
-            self._resources = _Shared(fl.ZeroLM(), None, None, silence)
+            self._resources = _Shared(fl.ZeroLM(), None, None, {}, silence)
             return self._resources
-        self.spellings = entries = self._lexicon_entries()
+        entries = self._lexicon_entries()
         words = Dictionary([*entries, "<unk>"])  # the LM's word ids
         lm = fl.ZeroLM() if self.lm_path is None else self._kenlm(words)
         trie = fl.Trie(len(self.tokens), silence)
@@ -216,7 +216,7 @@ class CTCBeam:
             index = words.get_index(word)
             trie.insert(spelling, index, lm.score(start, index)[1])
         trie.smear(fl.SmearingMode.MAX)
-        self._resources = _Shared(lm, trie, words, silence)
+        self._resources = _Shared(lm, trie, words, entries, silence)
         return self._resources
 
     def _kenlm(self, words):
@@ -323,7 +323,7 @@ class CTCBeam:
                 tokens, frames = tokens[1:], frames[1:]
             while tokens and tokens[-1] == self.text.separator:
                 tokens, frames = tokens[:-1], frames[:-1]
-            if self.spellings is not None and words:
+            if words:
                 # lexicon search: the words are the answer; the frame path may merge
                 # repeated letters, so spell the words out again for alignment
                 tokens, frames = self._spell(words), []
@@ -333,11 +333,11 @@ class CTCBeam:
         return hyps
 
     def _spell(self, words: list[str]) -> list[int]:
-        tokens: list[int] = []
+        shared, tokens = self._resources, []
         for word in words:
             if tokens and self.text.separator is not None:
                 tokens.append(self.text.separator)
-            tokens += [t for t in self.spellings.get(word, []) if t != self.token_index[SIL]]
+            tokens += [t for t in shared.spellings.get(word, []) if t != shared.silence]
         return tokens
 
     def decode_batch(
