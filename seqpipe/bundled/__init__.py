@@ -18,7 +18,7 @@ BUNDLES = {
     ),
     "digits": (
         "digits.safetensors",
-        "connected English digits, 8 kHz CTC BiGRU + digit-lexicon beam (configs/speech/digits.yaml)",
+        "connected English digits, en-small's CTC BiGRU fine-tuned + digit-lexicon beam (configs/speech/digits.yaml)",
     ),
 }
 
