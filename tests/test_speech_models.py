@@ -208,4 +208,4 @@ def test_speech_recipes_build(recipe):
     pipeline = Pipeline.from_config(load_config(path))
     assert pipeline.config["task"]["name"] == "speech"
     params = sum(p.numel() for p in pipeline.parameters())
-    assert params * 4 < 8e6  # bundles stay a few MB
+    assert params * 4 < 16e6  # bundles stay small: en-small's 3 x BiGRU 256 is 13.4 MB
