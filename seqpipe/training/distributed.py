@@ -7,6 +7,7 @@ and runs as a single process. gloo on CPU, nccl on CUDA (one GPU per local rank)
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -44,7 +45,13 @@ def setup(device: torch.device) -> tuple[DistInfo, torch.device]:
 
 
 def teardown(info: DistInfo) -> None:
+    """Destroy the group while the interpreter is fully alive.
+
+    Objects still holding it (DDP's reducer in a reference cycle) are collected first:
+    a gloo group finalised at interpreter exit can abort the process.
+    """
     if info.enabled and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
 
 

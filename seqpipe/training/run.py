@@ -149,6 +149,7 @@ def fit(
             console=console,
         )
         summary = trainer.fit(resume_state)
+        del trainer  # its DDP wrapper holds the process group, which teardown must outlive
         summary["run_dir"] = str(run_dir)
         summary["primary_metric"] = task.primary_metric
         if dist.is_main:
@@ -159,6 +160,9 @@ def fit(
                 plot_run(run_dir)
             except ImportError:  # matplotlib missing: curves are a nicety
                 pass
+        # Leave together: a rank that destroys its gloo group while rank 0 is still
+        # writing can abort ("terminate called without an active exception").
+        distributed.barrier(dist)
         return summary
     finally:
         distributed.teardown(dist)
