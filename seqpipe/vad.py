@@ -108,7 +108,11 @@ def speech_segments(db: np.ndarray, opts: VADOptions) -> list[tuple[int, int]]:
     breaks = np.flatnonzero(np.diff(idx) > gap)
     starts = np.concatenate([[idx[0]], idx[breaks + 1]])
     ends = np.concatenate([idx[breaks], [idx[-1]]]) + 1
-    return [(max(0, s - pad), min(len(db), e + pad)) for s, e in zip(starts, ends, strict=False)]
+    # padding stops at the middle of the pause between two segments: no audio twice
+    middles = (ends[:-1] + starts[1:]) // 2
+    lo = np.maximum(starts - pad, np.concatenate([[0], middles]))
+    hi = np.minimum(ends + pad, np.concatenate([middles, [len(db)]]))
+    return list(zip(lo.tolist(), hi.tolist(), strict=True))
 
 
 def quietest_cut(db: np.ndarray, lo: int, hi: int) -> int:

@@ -20,6 +20,16 @@ def test_chunks_follow_the_bursts_and_skip_silence(tmp_path):
         assert abs(chunk.start + chunk.duration(SR) - (end + 0.2)) < 0.02
 
 
+def test_padding_stops_midway_between_close_segments(tmp_path):
+    path = tmp_path / "a.wav"
+    sf.write(path, tones([(1.0, 2.0), (2.6, 3.5)], 5.0), SR)  # a 0.6 s pause
+    first, second = chunks(path, SR, VADOptions(min_silence=0.5, pad_seconds=0.4))
+    assert abs(first.start - 0.6) < 0.02  # full padding where nothing is near
+    middle = first.start + first.duration(SR)
+    assert abs(middle - 2.3) < 0.02 and abs(second.start - middle) < 1e-6  # met, no overlap
+    assert abs(second.start + second.duration(SR) - 3.9) < 0.02
+
+
 def test_long_speech_is_cut_at_the_quietest_point_within_the_bound(tmp_path):
     path = tmp_path / "long.wav"
     # 30 s of bursts separated by 0.3 s gaps (shorter than min_silence): one long "utterance"
