@@ -47,8 +47,8 @@ def setup(device: torch.device) -> tuple[DistInfo, torch.device]:
 def teardown(info: DistInfo) -> None:
     """Destroy the group while the interpreter is fully alive.
 
-    Objects still holding it (DDP's reducer in a reference cycle) are collected first:
-    a gloo group finalised at interpreter exit can abort the process.
+    Anything that may still hold it (a DDP wrapper caught in a reference cycle) is
+    collected first: a gloo group finalised during interpreter exit can abort the process.
     """
     if info.enabled and dist.is_initialized():
         gc.collect()
