@@ -160,8 +160,8 @@ def fit(
                 plot_run(run_dir)
             except ImportError:  # matplotlib missing: curves are a nicety
                 pass
-        # Leave together: a rank that destroys its gloo group while rank 0 is still
-        # writing can abort ("terminate called without an active exception").
+        # Leave together, so no rank tears its group down while another is still busy
+        # (CI once saw a rank abort in shutdown: "terminate called without an active exception").
         distributed.barrier(dist)
         return summary
     finally:
