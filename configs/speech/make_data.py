@@ -7,6 +7,8 @@ digits: FSDD speakers george, jackson, nicolas, yweweler (takes 0-44 train, 45-4
 theo held out entirely for test; connected strings spliced from real takes; TTS digit
 strings from every installed engine, with held-out voices (see seqpipe.data.synth) for test;
 valid_unseen_voices.jsonl speaks the validation strings in held-out voices (a dev set).
+--accented (either recipe) also writes train_accented.jsonl: TTS in training espeak-ng voices
+with random vowel shifts (seqpipe.data.synth.shift_vowels), accents no voice has.
 en-small: sentences from offline prose (fortunes), split by sentence and by voice, plus
 the digits data's real FSDD takes so the model hears real voices too; --draws 2 also
 writes train_more_voices.jsonl, every training sentence once more in another voice;
@@ -45,7 +47,7 @@ def fsdd_splits(fsdd: Path) -> tuple[list, list, list]:
     return [e for e in kept if take(e) < 45], [e for e in kept if take(e) >= 45], test
 
 
-def digits(out: Path, seed: int, fsdd: Path, scale: float) -> None:
+def digits(out: Path, seed: int, fsdd: Path, scale: float, accented: bool = False) -> None:
     rate = 8000
     voices = available_voices()
     train_voices = [v for v in voices if not is_held_out(v)]
@@ -79,6 +81,10 @@ def digits(out: Path, seed: int, fsdd: Path, scale: float) -> None:
         out / "tts_valid_unseen",
         rate,
     )
+    if accented:  # more strings, in training espeak-ng voices with random vowel shifts
+        espeak = [v for v in train_voices if v.engine == "espeak-ng"]
+        jobs = tts_jobs(digit_strings(n(4000), seed + 9), espeak, "ac", seed + 10, accent=True)
+        write_manifest(out / "train_accented.jsonl", render(jobs, out / "tts_train_accented", rate))
     write_manifest(out / "train.jsonl", fsdd_train + splice_train + tts_train)
     write_manifest(out / "valid.jsonl", fsdd_valid + tts_valid)
     write_manifest(out / "valid_unseen_voices.jsonl", tts_valid_unseen)
@@ -87,7 +93,9 @@ def digits(out: Path, seed: int, fsdd: Path, scale: float) -> None:
     write_manifest(out / "test_connected_tts.jsonl", tts_test)
 
 
-def en_small(out: Path, seed: int, fsdd: Path, scale: float, draws: int = 1) -> None:
+def en_small(
+    out: Path, seed: int, fsdd: Path, scale: float, draws: int = 1, accented: bool = False
+) -> None:
     rate = 16000
     voices = available_voices()
     train_voices = [v for v in voices if not is_held_out(v)]
@@ -113,6 +121,10 @@ def en_small(out: Path, seed: int, fsdd: Path, scale: float, draws: int = 1) -> 
     for draw in range(2, draws + 1):
         jobs = tts_jobs(train_sents, train_voices, f"tr{draw}-", seed + 10 * draw)
         more_voices[draw] = render(jobs, out / f"tts_train{draw}", rate)
+    if accented:  # once more, in training espeak-ng voices with random vowel shifts
+        espeak = [v for v in train_voices if v.engine == "espeak-ng"]
+        jobs = tts_jobs(train_sents, espeak, "ac", seed + 100, accent=True)
+        write_manifest(out / "train_accented.jsonl", render(jobs, out / "tts_train_accented", rate))
     tts_valid = render(tts_jobs(valid_sents, train_voices, "va", seed + 2), out / "tts_valid", rate)
     tts_test = render(tts_jobs(test_sents, test_voices, "te", seed + 3), out / "tts_test", rate)
     # the validation sentences again, in held-out voices: decoder settings are tuned on the
@@ -144,11 +156,16 @@ def main() -> None:
     parser.add_argument(
         "--draws", type=int, default=1, help="en-small: voices drawn per training sentence"
     )
+    parser.add_argument(
+        "--accented", action="store_true",
+        help="also write train_accented.jsonl: en-small's training sentences (digits: 4,000 "
+        "more strings) in training espeak-ng voices with random vowel shifts",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.recipe == "digits":
-        digits(args.out, args.seed, args.fsdd, args.scale)
+        digits(args.out, args.seed, args.fsdd, args.scale, args.accented)
     else:
-        en_small(args.out, args.seed, args.fsdd, args.scale, args.draws)
+        en_small(args.out, args.seed, args.fsdd, args.scale, args.draws, args.accented)
     print(f"wrote manifests under {args.out}")
 
 

@@ -51,6 +51,22 @@ ENGINE_WEIGHTS = {"espeak-ng": 0.6, "flite": 0.3, "festival": 0.1}
 #: voices never used for training, so test scores are on unheard voices
 HELD_OUT_ESPEAK = ("en-gb-scotland+", "+f5", "+m7", "+Storm", "+linda", "+norbert", "+klatt4")
 HELD_OUT_OTHER = ("flite:awb",)
+# espeak-ng's English vowels as its `-x` option spells them, longest first so that a
+# regex alternation tokenises "aI@" as one vowel, not "aI" + "@"
+ESPEAK_VOWELS = (
+    "aI@ aU@ i@3 aI aU eI oU OI i: u: 3: A: O: a# I2 I# O@ A@ @L o@ e@ i@ U@ O2 @2 @5 aa "
+    "I @ E a V 0 3 U i"
+).split()
+# the neighbours (in height, backness or diphthong onset) a random accent may move each
+# vowel to: a generic unheard accent, not any real accent's vowel table
+VOWEL_SHIFTS = {
+    "i:": ["I", "eI", "i"], "I": ["i:", "E", "@"], "E": ["I", "a", "eI"], "a": ["E", "A:", "V"],
+    "A:": ["a", "0", "O:"], "0": ["O:", "A:", "V"], "O:": ["0", "oU", "A:"],
+    "V": ["@", "0", "a", "U"], "U": ["u:", "V", "@"], "u:": ["U", "oU"], "3:": ["@", "E", "V"],
+    "@": ["V", "I", "E"], "eI": ["E", "i:", "aI"], "aI": ["A:", "a", "OI", "eI"],
+    "aU": ["A:", "oU", "a"], "oU": ["O:", "u:", "0"], "OI": ["aI", "O:"],
+}  # fmt: skip
+_VOWEL_RE = re.compile("|".join(map(re.escape, ESPEAK_VOWELS)))
 
 
 def is_held_out(voice: Voice) -> bool:
@@ -95,15 +111,43 @@ def _festival_has(voice: str) -> bool:
     return any(Path("/usr/share/festival/voices").glob(f"*/{voice}"))
 
 
+def shift_vowels(phonemes: str, rng: random.Random) -> str:
+    """Respell espeak-ng phonemes in a random accent.
+
+    Each vowel moves to one of its neighbours with a probability drawn per call, and the
+    same way everywhere in the text, since an accent shifts vowels systematically. A
+    model trained on such speech cannot count on any one vowel table, which is what a
+    voice with an accent it never heard asks of it.
+    """
+    rate = rng.uniform(0.15, 0.45)
+    mapping = {v: rng.choice(n) for v, n in VOWEL_SHIFTS.items() if rng.random() < rate}
+    return _VOWEL_RE.sub(lambda m: mapping.get(m.group(0), m.group(0)), phonemes)
+
+
+def _espeak_phonemes(text: str, voice: str) -> str:
+    result = subprocess.run(
+        ["espeak-ng", "-q", "-x", "-v", voice, text], capture_output=True, text=True, timeout=60
+    )
+    if result.returncode != 0:
+        raise SeqpipeError(f"espeak-ng:{voice}: phonemes failed: {result.stderr.strip()[:200]}")
+    return " _: ".join(line.strip() for line in result.stdout.splitlines() if line.strip())
+
+
 def synthesize(
-    text: str, voice: Voice, *, pitch: float = 1.0, speed: float = 1.0
+    text: str, voice: Voice, *, pitch: float = 1.0, speed: float = 1.0, accent: int | None = None
 ) -> tuple[np.ndarray, int]:
-    """Speak ``text``; ``pitch`` and ``speed`` are factors around the voice's defaults."""
+    """Speak ``text``; ``pitch`` and ``speed`` are factors around the voice's defaults.
+
+    ``accent`` (espeak-ng only) seeds a random vowel shift (:func:`shift_vowels`).
+    """
     import soundfile as sf
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.wav"
         if voice.engine == "espeak-ng":
+            if accent is not None:
+                phonemes = _espeak_phonemes(text, voice.name)
+                text = f"[[{shift_vowels(phonemes, random.Random(accent))}]]"
             cmd = ["espeak-ng", "-v", voice.name, "-p", str(int(np.clip(50 * pitch, 0, 99))),
                    "-s", str(int(165 * speed)), "-w", str(out), text]  # fmt: skip
             stdin = None
@@ -159,8 +203,9 @@ def render(
         if not path.exists():
             try:
                 samples, rate = synthesize(
-                    job["text"], job["voice"], pitch=job["pitch"], speed=job["speed"]
-                )
+                    job["text"], job["voice"], pitch=job["pitch"], speed=job["speed"],
+                    accent=job.get("accent"),
+                )  # fmt: skip
             except (SeqpipeError, subprocess.TimeoutExpired) as exc:
                 print(f"skipped {job['id']}: {exc}")
                 return None
@@ -180,8 +225,12 @@ def render(
 def tts_jobs(
     texts: list[str], voices: list[Voice], prefix: str, seed: int, *,
     pitch: tuple[float, float] = (0.7, 1.4), speed: tuple[float, float] = (0.8, 1.25),
+    accent: bool = False,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """One job per text, each with a random voice, pitch, speed and level."""
+    """One job per text, each with a random voice, pitch, speed and level.
+
+    ``accent`` gives each job a random vowel-shift seed (espeak-ng voices only).
+    """
     rng = random.Random(seed)
     by_engine: dict[str, list[Voice]] = {}
     for v in voices:
@@ -196,6 +245,8 @@ def tts_jobs(
             "id": f"{prefix}{i:06d}", "text": text, "voice": voice,
             "pitch": rng.uniform(*pitch), "speed": rng.uniform(*speed), "gain": rng.uniform(0.1, 0.9),
         })  # fmt: skip
+        if accent:
+            jobs[-1]["accent"] = rng.randrange(2**31)
     return jobs
 
 
