@@ -8,7 +8,8 @@ theo held out entirely for test; connected strings spliced from real takes; TTS 
 strings from every installed engine, with held-out voices (see seqpipe.data.synth) for test;
 valid_unseen_voices.jsonl speaks the validation strings in held-out voices (a dev set).
 --accented (either recipe) also writes train_accented.jsonl: TTS in training espeak-ng voices
-with random vowel shifts (seqpipe.data.synth.shift_vowels), accents no voice has.
+with random vowel shifts (seqpipe.data.synth.shift_vowels), accents no voice has; for
+en-small also train_accented_flite.jsonl, the same sentences in flite's training voices.
 en-small: sentences from offline prose (fortunes), split by sentence and by voice, plus
 the digits data's real FSDD takes so the model hears real voices too; --draws 2 also
 writes train_more_voices.jsonl, every training sentence once more in another voice;
@@ -121,10 +122,13 @@ def en_small(
     for draw in range(2, draws + 1):
         jobs = tts_jobs(train_sents, train_voices, f"tr{draw}-", seed + 10 * draw)
         more_voices[draw] = render(jobs, out / f"tts_train{draw}", rate)
-    if accented:  # once more, in training espeak-ng voices with random vowel shifts
-        espeak = [v for v in train_voices if v.engine == "espeak-ng"]
-        jobs = tts_jobs(train_sents, espeak, "ac", seed + 100, accent=True)
-        write_manifest(out / "train_accented.jsonl", render(jobs, out / "tts_train_accented", rate))
+    if accented:  # once more in training espeak-ng voices with random vowel shifts, and
+        # once more in flite's (kept apart, so each manifest stays what it was when made)
+        for engine, name, offset in (("espeak-ng", "", 100), ("flite", "_flite", 110)):
+            voices_of = [v for v in train_voices if v.engine == engine]
+            jobs = tts_jobs(train_sents, voices_of, f"ac{name}", seed + offset, accent=True)
+            rows = render(jobs, out / f"tts_train_accented{name}", rate)
+            write_manifest(out / f"train_accented{name}.jsonl", rows)
     tts_valid = render(tts_jobs(valid_sents, train_voices, "va", seed + 2), out / "tts_valid", rate)
     tts_test = render(tts_jobs(test_sents, test_voices, "te", seed + 3), out / "tts_test", rate)
     # the validation sentences again, in held-out voices: decoder settings are tuned on the
@@ -159,7 +163,8 @@ def main() -> None:
     parser.add_argument(
         "--accented", action="store_true",
         help="also write train_accented.jsonl: en-small's training sentences (digits: 4,000 "
-        "more strings) in training espeak-ng voices with random vowel shifts",
+        "more strings) in training espeak-ng voices with random vowel shifts (en-small: and "
+        "train_accented_flite.jsonl, the same in flite's voices)",
     )  # fmt: skip
     args = parser.parse_args()
     if args.recipe == "digits":

@@ -58,15 +58,29 @@ ESPEAK_VOWELS = (
     "I @ E a V 0 3 U i"
 ).split()
 # the neighbours (in height, backness or diphthong onset) a random accent may move each
-# vowel to: a generic unheard accent, not any real accent's vowel table
+# vowel to: a generic unheard accent, not any real accent's vowel table. One table per
+# engine's phone set: espeak-ng's mnemonics, flite's CMU (ARPAbet) phones.
 VOWEL_SHIFTS = {
-    "i:": ["I", "eI", "i"], "I": ["i:", "E", "@"], "E": ["I", "a", "eI"], "a": ["E", "A:", "V"],
-    "A:": ["a", "0", "O:"], "0": ["O:", "A:", "V"], "O:": ["0", "oU", "A:"],
-    "V": ["@", "0", "a", "U"], "U": ["u:", "V", "@"], "u:": ["U", "oU"], "3:": ["@", "E", "V"],
-    "@": ["V", "I", "E"], "eI": ["E", "i:", "aI"], "aI": ["A:", "a", "OI", "eI"],
-    "aU": ["A:", "oU", "a"], "oU": ["O:", "u:", "0"], "OI": ["aI", "O:"],
+    "espeak-ng": {
+        "i:": ["I", "eI", "i"], "I": ["i:", "E", "@"], "E": ["I", "a", "eI"],
+        "a": ["E", "A:", "V"], "A:": ["a", "0", "O:"], "0": ["O:", "A:", "V"],
+        "O:": ["0", "oU", "A:"], "V": ["@", "0", "a", "U"], "U": ["u:", "V", "@"],
+        "u:": ["U", "oU"], "3:": ["@", "E", "V"], "@": ["V", "I", "E"],
+        "eI": ["E", "i:", "aI"], "aI": ["A:", "a", "OI", "eI"], "aU": ["A:", "oU", "a"],
+        "oU": ["O:", "u:", "0"], "OI": ["aI", "O:"],
+    },
+    "flite": {
+        "iy": ["ih", "ey"], "ih": ["iy", "eh", "ah"], "eh": ["ih", "ae", "ey"],
+        "ae": ["eh", "aa", "ah"], "aa": ["ae", "ao", "ah"], "ao": ["aa", "ow", "ah"],
+        "ah": ["aa", "uh", "eh"], "uh": ["uw", "ah"], "uw": ["uh", "ow"], "er": ["ah", "eh"],
+        "ey": ["eh", "iy", "ay"], "ay": ["aa", "ae", "oy", "ey"], "aw": ["aa", "ow", "ae"],
+        "ow": ["ao", "uw", "aa"], "oy": ["ay", "ao"],
+    },
 }  # fmt: skip
-_VOWEL_RE = re.compile("|".join(map(re.escape, ESPEAK_VOWELS)))
+VOWEL_PATTERNS = {
+    "espeak-ng": re.compile("|".join(map(re.escape, ESPEAK_VOWELS))),
+    "flite": re.compile(r"\b(?:" + "|".join(VOWEL_SHIFTS["flite"]) + r")\b"),
+}
 
 
 def is_held_out(voice: Voice) -> bool:
@@ -111,8 +125,8 @@ def _festival_has(voice: str) -> bool:
     return any(Path("/usr/share/festival/voices").glob(f"*/{voice}"))
 
 
-def shift_vowels(phonemes: str, rng: random.Random) -> str:
-    """Respell espeak-ng phonemes in a random accent.
+def shift_vowels(phonemes: str, rng: random.Random, engine: str = "espeak-ng") -> str:
+    """Respell ``engine``'s phonemes in a random accent.
 
     Each vowel moves to one of its neighbours with a probability drawn per call, and the
     same way everywhere in the text, since an accent shifts vowels systematically. A
@@ -120,17 +134,21 @@ def shift_vowels(phonemes: str, rng: random.Random) -> str:
     voice with an accent it never heard asks of it.
     """
     rate = rng.uniform(0.15, 0.45)
-    mapping = {v: rng.choice(n) for v, n in VOWEL_SHIFTS.items() if rng.random() < rate}
-    return _VOWEL_RE.sub(lambda m: mapping.get(m.group(0), m.group(0)), phonemes)
+    shifts = VOWEL_SHIFTS[engine]
+    mapping = {v: rng.choice(n) for v, n in shifts.items() if rng.random() < rate}
+    return VOWEL_PATTERNS[engine].sub(lambda m: mapping.get(m.group(0), m.group(0)), phonemes)
 
 
-def _espeak_phonemes(text: str, voice: str) -> str:
-    result = subprocess.run(
-        ["espeak-ng", "-q", "-x", "-v", voice, text], capture_output=True, text=True, timeout=60
-    )
+def _phonemes(text: str, voice: Voice) -> str:
+    """What ``voice`` would say for ``text``, in its engine's phone set."""
+    if voice.engine == "espeak-ng":  # one line per clause; "_:" is a pause
+        cmd, pause = ["espeak-ng", "-q", "-x", "-v", voice.name, text], " _: "
+    else:  # flite: its segments, one line per utterance
+        cmd, pause = ["flite", "-voice", voice.name, "-ps", "-t", text, "-o", "none"], " pau "
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
-        raise SeqpipeError(f"espeak-ng:{voice}: phonemes failed: {result.stderr.strip()[:200]}")
-    return " _: ".join(line.strip() for line in result.stdout.splitlines() if line.strip())
+        raise SeqpipeError(f"{voice}: phonemes failed: {result.stderr.strip()[:200]}")
+    return pause.join(line.strip() for line in result.stdout.splitlines() if line.strip())
 
 
 def synthesize(
@@ -138,22 +156,26 @@ def synthesize(
 ) -> tuple[np.ndarray, int]:
     """Speak ``text``; ``pitch`` and ``speed`` are factors around the voice's defaults.
 
-    ``accent`` (espeak-ng only) seeds a random vowel shift (:func:`shift_vowels`).
+    ``accent`` (espeak-ng and flite) seeds a random vowel shift (:func:`shift_vowels`):
+    the text is turned into the voice's phonemes, shifted, and spoken as phonemes.
     """
     import soundfile as sf
 
+    shifted = None
+    if accent is not None and voice.engine in VOWEL_SHIFTS:
+        shifted = shift_vowels(_phonemes(text, voice), random.Random(accent), voice.engine)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.wav"
         if voice.engine == "espeak-ng":
-            if accent is not None:
-                phonemes = _espeak_phonemes(text, voice.name)
-                text = f"[[{shift_vowels(phonemes, random.Random(accent))}]]"
+            if shifted is not None:
+                text = f"[[{shifted}]]"
             cmd = ["espeak-ng", "-v", voice.name, "-p", str(int(np.clip(50 * pitch, 0, 99))),
                    "-s", str(int(165 * speed)), "-w", str(out), text]  # fmt: skip
             stdin = None
         elif voice.engine == "flite":
             cmd = ["flite", "-voice", voice.name, "--setf", f"duration_stretch={1 / speed:.3f}",
-                   "--setf", f"int_f0_target_mean={int(110 * pitch)}", "-t", text, "-o", str(out)]  # fmt: skip
+                   "--setf", f"int_f0_target_mean={int(110 * pitch)}",
+                   *(["-t", text] if shifted is None else ["-p", shifted]), "-o", str(out)]  # fmt: skip
             stdin = None
         elif voice.engine == "festival":
             cmd = ["text2wave", "-eval", f"(voice_{voice.name})", "-eval",
@@ -229,7 +251,7 @@ def tts_jobs(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """One job per text, each with a random voice, pitch, speed and level.
 
-    ``accent`` gives each job a random vowel-shift seed (espeak-ng voices only).
+    ``accent`` gives each job a random vowel-shift seed (espeak-ng and flite voices).
     """
     rng = random.Random(seed)
     by_engine: dict[str, list[Voice]] = {}
