@@ -4,8 +4,10 @@ Each utterance is one (engine, voice, pitch, speed, text) draw; the result is re
 to the recipe's rate and written as wav next to a manifest. Voices can be split into
 training and held-out sets so a model is scored on voices it never heard.
 
-Also here: the sentence corpus (Debian's fortunes and other offline prose, normalised)
-and connected digit strings, both spoken by TTS and spliced from real FSDD takes.
+Accents no voice has are made by shifting vowels in the engine's own phonemes
+(:func:`shift_vowels`). Also here: the sentence corpus (Debian's fortunes and other
+offline prose, normalised) and connected digit strings, both spoken by TTS and spliced
+from real FSDD takes.
 """
 
 from __future__ import annotations
