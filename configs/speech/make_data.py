@@ -26,6 +26,7 @@ from pathlib import Path
 
 from seqpipe.data.manifest import scan_directory, split_speakers, write_manifest
 from seqpipe.data.synth import (
+    Voice,
     available_voices,
     digit_strings,
     is_held_out,
@@ -46,6 +47,18 @@ def fsdd_splits(fsdd: Path) -> tuple[list, list, list]:
     kept, test = split_speakers(entries, TEST_SPEAKERS)
     take = lambda e: int(Path(e["audio"]).stem.split("_")[2])  # noqa: E731
     return [e for e in kept if take(e) < 45], [e for e in kept if take(e) >= 45], test
+
+
+def accented_draw(
+    texts: list[str], train_voices: list[Voice], engine: str, suffix: str, seed: int, out: Path,
+    rate: int,
+) -> None:  # fmt: skip
+    """``texts`` in ``engine``'s training voices with random vowel shifts:
+    ``train_accented{suffix}.jsonl`` over ``tts_train_accented{suffix}/``."""
+    voices = [v for v in train_voices if v.engine == engine]
+    jobs = tts_jobs(texts, voices, f"ac{suffix}", seed, accent=True)
+    rows = render(jobs, out / f"tts_train_accented{suffix}", rate)
+    write_manifest(out / f"train_accented{suffix}.jsonl", rows)
 
 
 def digits(out: Path, seed: int, fsdd: Path, scale: float, accented: bool = False) -> None:
@@ -83,9 +96,8 @@ def digits(out: Path, seed: int, fsdd: Path, scale: float, accented: bool = Fals
         rate,
     )
     if accented:  # more strings, in training espeak-ng voices with random vowel shifts
-        espeak = [v for v in train_voices if v.engine == "espeak-ng"]
-        jobs = tts_jobs(digit_strings(n(4000), seed + 9), espeak, "ac", seed + 10, accent=True)
-        write_manifest(out / "train_accented.jsonl", render(jobs, out / "tts_train_accented", rate))
+        strings = digit_strings(n(4000), seed + 9)
+        accented_draw(strings, train_voices, "espeak-ng", "", seed + 10, out, rate)
     write_manifest(out / "train.jsonl", fsdd_train + splice_train + tts_train)
     write_manifest(out / "valid.jsonl", fsdd_valid + tts_valid)
     write_manifest(out / "valid_unseen_voices.jsonl", tts_valid_unseen)
@@ -124,11 +136,8 @@ def en_small(
         more_voices[draw] = render(jobs, out / f"tts_train{draw}", rate)
     if accented:  # once more in training espeak-ng voices with random vowel shifts, and
         # once more in flite's (kept apart, so each manifest stays what it was when made)
-        for engine, name, offset in (("espeak-ng", "", 100), ("flite", "_flite", 110)):
-            voices_of = [v for v in train_voices if v.engine == engine]
-            jobs = tts_jobs(train_sents, voices_of, f"ac{name}", seed + offset, accent=True)
-            rows = render(jobs, out / f"tts_train_accented{name}", rate)
-            write_manifest(out / f"train_accented{name}.jsonl", rows)
+        accented_draw(train_sents, train_voices, "espeak-ng", "", seed + 100, out, rate)
+        accented_draw(train_sents, train_voices, "flite", "_flite", seed + 110, out, rate)
     tts_valid = render(tts_jobs(valid_sents, train_voices, "va", seed + 2), out / "tts_valid", rate)
     tts_test = render(tts_jobs(test_sents, test_voices, "te", seed + 3), out / "tts_test", rate)
     # the validation sentences again, in held-out voices: decoder settings are tuned on the
