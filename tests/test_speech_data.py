@@ -234,3 +234,32 @@ def test_accented_jobs_speak_shifted_phonemes(tmp_path, engine, name):
     # phonemes in keep the words' length (nothing spelled out) but not the sound
     assert all(0.5 < len(a) / len(plain) < 1.6 for a in accented)
     assert any(len(a) != len(plain) or not np.allclose(a, plain) for a in accented)
+
+
+def test_flite_accent_respells_words_through_lexicon_addenda(tmp_path):
+    """flite speaks accented text from the text (its own prosody), each word respelled by
+    lexicon addenda in one systematic shift; headwords that look like vowels stay words."""
+    import random
+    import subprocess
+
+    from seqpipe.data.synth import VOWEL_PATTERNS, _flite_accent_lexicon
+
+    if shutil.which("flite") is None or shutil.which("t2p") is None:
+        pytest.skip("flite is not installed")
+
+    def entries(seed: int) -> dict[str, str]:
+        lexicon = _flite_accent_lexicon("ah nine five nine eh", random.Random(seed))
+        return dict(line.split(" : ") for line in lexicon.splitlines())
+
+    assert entries(3) == entries(3)  # seeded
+    draws = [entries(seed) for seed in range(10)]
+    for words in draws:
+        assert list(words) == ["ah", "nine", "five", "eh"]  # each word once, unshifted
+        vowels = [p for p in words["five"].split() if VOWEL_PATTERNS["flite"].match(p)]
+        assert vowels and all(p[-1].isdigit() for p in vowels)  # stress kept
+        assert words["nine"].split()[::2] == ["n", "n"]  # consonants kept
+    nine = next(words["nine"] for words in draws if words["nine"] != "n ay1 n")
+    (tmp_path / "a.lex").write_text(f"nine : {nine}\n")
+    cmd = ["flite", "-voice", "slt", "-add_lex", str(tmp_path / "a.lex"), "-ps", "-t", "nine"]
+    spoken = subprocess.run([*cmd, "-o", "none"], capture_output=True, text=True, check=True)
+    assert spoken.stdout.split()[1:-1] == [p.rstrip("012") for p in nine.split()]

@@ -12,6 +12,7 @@ from real FSDD takes.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import re
@@ -81,7 +82,8 @@ VOWEL_SHIFTS = {
 }  # fmt: skip
 VOWEL_PATTERNS = {
     "espeak-ng": re.compile("|".join(map(re.escape, ESPEAK_VOWELS))),
-    "flite": re.compile(r"\b(?:" + "|".join(VOWEL_SHIFTS["flite"]) + r")\b"),
+    # a CMU vowel alone ("ow") or with its stress digit ("ow1")
+    "flite": re.compile(r"\b(?:" + "|".join(VOWEL_SHIFTS["flite"]) + r")(?=\d?\b)"),
 }
 
 
@@ -141,16 +143,33 @@ def shift_vowels(phonemes: str, rng: random.Random, engine: str = "espeak-ng") -
     return VOWEL_PATTERNS[engine].sub(lambda m: mapping.get(m.group(0), m.group(0)), phonemes)
 
 
-def _phonemes(text: str, voice: Voice) -> str:
-    """What ``voice`` would say for ``text``, in its engine's phone set."""
-    if voice.engine == "espeak-ng":  # one line per clause; "_:" is a pause
-        cmd, pause = ["espeak-ng", "-q", "-x", "-v", voice.name, text], " _: "
-    else:  # flite: its segments, one line per utterance
-        cmd, pause = ["flite", "-voice", voice.name, "-ps", "-t", text, "-o", "none"], " pau "
+def _espeak_phonemes(text: str, voice: Voice) -> str:
+    """What espeak-ng ``voice`` would say for ``text``, in its mnemonics ("_:" a pause)."""
+    cmd = ["espeak-ng", "-q", "-x", "-v", voice.name, text]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         raise SeqpipeError(f"{voice}: phonemes failed: {result.stderr.strip()[:200]}")
-    return pause.join(line.strip() for line in result.stdout.splitlines() if line.strip())
+    return " _: ".join(line.strip() for line in result.stdout.splitlines() if line.strip())
+
+
+@functools.cache
+def _flite_word(word: str) -> str:
+    """flite's pronunciation of ``word`` with a stress digit on every vowel, as its
+    lexicon addenda want them (``t2p`` leaves unstressed vowels bare)."""
+    result = subprocess.run(["t2p", word], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise SeqpipeError(f"flite: no pronunciation for '{word}': {result.stderr.strip()[:200]}")
+    vowels = {*VOWEL_SHIFTS["flite"], "ax"}
+    phones = [p + "0" if p in vowels else p for p in result.stdout.split() if p != "pau"]
+    return " ".join(phones)
+
+
+def _flite_accent_lexicon(text: str, rng: random.Random) -> str:
+    """Lexicon addenda that respell every word of ``text`` in one random accent: flite
+    then speaks the text with its own prosody (phone input, ``-p``, would flatten it)."""
+    words = list(dict.fromkeys(text.split()))
+    shifted = shift_vowels(" | ".join(_flite_word(w) for w in words), rng, "flite")
+    return "".join(f"{w} : {p.strip()}\n" for w, p in zip(words, shifted.split("|"), strict=True))
 
 
 def synthesize(
@@ -159,25 +178,29 @@ def synthesize(
     """Speak ``text``; ``pitch`` and ``speed`` are factors around the voice's defaults.
 
     ``accent`` (espeak-ng and flite) seeds a random vowel shift (:func:`shift_vowels`):
-    the text is turned into the voice's phonemes, shifted, and spoken as phonemes.
+    espeak-ng speaks the text's shifted phonemes; flite speaks the text through lexicon
+    addenda that respell its words.
     """
     import soundfile as sf
 
-    shifted = None
-    if accent is not None and voice.engine in VOWEL_SHIFTS:
-        shifted = shift_vowels(_phonemes(text, voice), random.Random(accent), voice.engine)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.wav"
         if voice.engine == "espeak-ng":
-            if shifted is not None:
+            if accent is not None:
+                shifted = shift_vowels(_espeak_phonemes(text, voice), random.Random(accent))
                 text = f"[[{shifted}]]"
             cmd = ["espeak-ng", "-v", voice.name, "-p", str(int(np.clip(50 * pitch, 0, 99))),
                    "-s", str(int(165 * speed)), "-w", str(out), text]  # fmt: skip
             stdin = None
         elif voice.engine == "flite":
+            lexicon = []
+            if accent is not None:
+                path = Path(tmp) / "accent.lex"
+                path.write_text(_flite_accent_lexicon(text, random.Random(accent)))
+                lexicon = ["-add_lex", str(path)]
             cmd = ["flite", "-voice", voice.name, "--setf", f"duration_stretch={1 / speed:.3f}",
-                   "--setf", f"int_f0_target_mean={int(110 * pitch)}",
-                   *(["-t", text] if shifted is None else ["-p", shifted]), "-o", str(out)]  # fmt: skip
+                   "--setf", f"int_f0_target_mean={int(110 * pitch)}", *lexicon,
+                   "-t", text, "-o", str(out)]  # fmt: skip
             stdin = None
         elif voice.engine == "festival":
             cmd = ["text2wave", "-eval", f"(voice_{voice.name})", "-eval",
