@@ -9,7 +9,8 @@ strings from every installed engine, with held-out voices (see seqpipe.data.synt
 valid_unseen_voices.jsonl speaks the validation strings in held-out voices (a dev set).
 --accented (either recipe) also writes train_accented.jsonl: TTS in training espeak-ng voices
 with random vowel shifts (seqpipe.data.synth.shift_vowels), accents no voice has; for
-en-small also train_accented_flite.jsonl, the same sentences in flite's training voices.
+en-small also train_accented_flite.jsonl, the same sentences in flite's training voices
+(words respelled through flite's lexicon addenda).
 en-small: sentences from offline prose (fortunes), split by sentence and by voice, plus
 the digits data's real FSDD takes so the model hears real voices too; --draws 2 also
 writes train_more_voices.jsonl, every training sentence once more in another voice;
