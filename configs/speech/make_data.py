@@ -96,11 +96,9 @@ def digits(out: Path, seed: int, fsdd: Path, scale: float, accented: bool = Fals
         out / "tts_valid_unseen",
         rate,
     )
-    if accented:  # more strings, in training voices with random vowel shifts
+    if accented:  # more strings, in training espeak-ng voices with random vowel shifts
         strings = digit_strings(n(4000), seed + 9)
         accented_draw(strings, train_voices, "espeak-ng", "", seed + 10, out, rate)
-        strings = digit_strings(n(4000), seed + 11)
-        accented_draw(strings, train_voices, "flite", "_flite", seed + 12, out, rate)
     write_manifest(out / "train.jsonl", fsdd_train + splice_train + tts_train)
     write_manifest(out / "valid.jsonl", fsdd_valid + tts_valid)
     write_manifest(out / "valid_unseen_voices.jsonl", tts_valid_unseen)
