@@ -165,15 +165,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short sequences, few repeats")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (shared machines: 1)")
-    parser.add_argument("--cpu-only", action="store_true")
+    parser.add_argument(
+        "--device",
+        action="append",
+        choices=["cpu", "cuda"],
+        help="only these devices (repeatable; default: the CPU, and CUDA when present)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     length = 50 if args.quick else LENGTH
     repeats = 2 if args.quick else 5
     gen_tokens = 100 if args.quick else 1000
-    devices = [torch.device("cpu")]
-    if torch.cuda.is_available() and not args.cpu_only:
-        devices.append(torch.device("cuda"))
+    names = args.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = [torch.device(name) for name in names]
     print(
         f"torch {torch.__version__}, {args.threads} CPU threads"
         + "".join(f", {torch.cuda.get_device_name(d)}" for d in devices if d.type == "cuda")

@@ -77,10 +77,15 @@ def join_manifest(manifest: str, path: Path, sr: int = 16000, pause: float = 0.5
 
 
 def models() -> list[tuple[str, str]]:
+    """Every bundled speech model (the music bundles transcribe nothing)."""
+    from seqpipe.pipeline import read_bundle_metadata
     from seqpipe.plugins import registry
 
-    names = registry().names("bundle")
-    found = [(n, n) for n in names if Path(registry().get("bundle", n).load()).exists()]
+    found = []
+    for name in registry().names("bundle"):
+        path = Path(registry().get("bundle", name).load())
+        if path.exists() and read_bundle_metadata(path)["config"]["task"]["name"] == "speech":
+            found.append((name, name))
     if found:
         return found
     from seqpipe.pipeline import Pipeline
@@ -153,13 +158,18 @@ def feature_throughput(seconds: float = 60.0) -> dict:
         if device == "cuda":
             torch.cuda.synchronize()
         result[f"torchaudio_{device}"] = round(5 * seconds / (time.perf_counter() - start))
-    start = time.perf_counter()
-    for _ in range(5):
-        librosa.power_to_db(
+
+    def librosa_logmel():
+        return librosa.power_to_db(
             librosa.feature.melspectrogram(
                 y=x, sr=16000, n_fft=512, win_length=400, hop_length=160, n_mels=80
             )
         )
+
+    librosa_logmel()  # warm-up: librosa imports its submodules on first use
+    start = time.perf_counter()
+    for _ in range(5):
+        librosa_logmel()
     result["librosa_cpu"] = round(5 * seconds / (time.perf_counter() - start))
     return result
 
@@ -181,8 +191,15 @@ def main() -> None:
     )
     parser.add_argument("--beam-size", type=int, help="beam instead of the bundle's decoder")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument(
+        "--device",
+        action="append",
+        choices=["cpu", "cuda"],
+        help="RTF and memory on these devices only (repeatable; default: the CPU, and CUDA"
+        " when present)",
+    )
     args = parser.parse_args()
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = args.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     default_threads = torch.get_num_threads()
     results = {
         "threads": default_threads,
@@ -204,7 +221,10 @@ def main() -> None:
         chosen = [(m, m) for m in args.model] if args.model else models()
         for label, model in chosen:
             for device in devices:
-                for threads in sorted({1, default_threads}) if device == "cpu" else [1]:
+                # on CUDA the network runs on the GPU and the beam search on every core
+                for threads in (
+                    sorted({1, default_threads}) if device == "cpu" else [default_threads]
+                ):
                     for batch in (1, args.batch_size):
                         value = rtf(model, wav, batch, device, threads, args.beam_size)
                         row = {"model": label, "device": device, "threads": threads, "batch": batch}
@@ -215,11 +235,15 @@ def main() -> None:
                         )
             if args.long_minutes <= 0:
                 continue
-            threads = default_threads if devices[-1] == "cpu" else 1
             mem = peak_memory(
-                model, args.long_minutes, devices[-1], args.batch_size, threads, args.beam_size
+                model,
+                args.long_minutes,
+                devices[-1],
+                args.batch_size,
+                default_threads,
+                args.beam_size,
             )
-            row = {"model": label, "device": devices[-1], "threads": threads}
+            row = {"model": label, "device": devices[-1], "threads": default_threads}
             results["memory"].append({**row, **mem})
             print(f"MEM  {label:45s} {mem}", flush=True)
     results["features"] = feature_throughput()

@@ -37,7 +37,7 @@ class Oracle(nn.Module):
 
     def forward(self, x, lengths):
         B, T, _ = x.shape
-        logits = torch.full((B, T, self.output_size), -20.0)
+        logits = torch.full((B, T, self.output_size), -20.0, device=x.device)
         logits[:, :, 0] = 0.0  # blank everywhere ...
         for b in range(B):
             text = HYPOTHESES[0] if int(lengths[b]) < 75 else HYPOTHESES[1]
