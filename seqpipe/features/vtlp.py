@@ -27,14 +27,19 @@ class VocalTractWarp(nn.Module):
     def forward(self, power: torch.Tensor) -> torch.Tensor:
         if not self.training or self.max_warp == 0.0:
             return power
-        B, F, _ = power.shape
-        alpha = 1.0 + self.max_warp * (2 * torch.rand(B, 1, device=power.device) - 1)
-        source = source_bins(alpha, F, self.cutoff)  # [B, F]: where each output bin reads from
-        low = source.floor().long().clamp(max=F - 1)
-        high = (low + 1).clamp(max=F - 1)
-        frac = (source - low).unsqueeze(-1)
-        gather = lambda idx: power.gather(1, idx.unsqueeze(-1).expand_as(power))  # noqa: E731
-        return gather(low) * (1 - frac) + gather(high) * frac
+        alpha = 1.0 + self.max_warp * (2 * torch.rand(power.shape[0], 1, device=power.device) - 1)
+        return warp_spectrum(power, alpha, self.cutoff)
+
+
+def warp_spectrum(power: torch.Tensor, alpha: torch.Tensor, cutoff: float = 0.8) -> torch.Tensor:
+    """``power`` [B, F, T] with each utterance's frequency axis scaled by ``alpha`` [B, 1]."""
+    F = power.shape[1]
+    source = source_bins(alpha, F, cutoff)  # [B, F]: where each output bin reads from
+    low = source.floor().long().clamp(max=F - 1)
+    high = (low + 1).clamp(max=F - 1)
+    frac = (source - low).unsqueeze(-1)
+    gather = lambda idx: power.gather(1, idx.unsqueeze(-1).expand_as(power))  # noqa: E731
+    return gather(low) * (1 - frac) + gather(high) * frac
 
 
 def source_bins(alpha: torch.Tensor, bins: int, cutoff: float = 0.8) -> torch.Tensor:
