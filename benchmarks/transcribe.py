@@ -12,9 +12,10 @@ measured end to end through ``Transcriber.run``: streaming read, VAD, features, 
 decoding and word alignment. Input is synthetic speech-like audio (bursts of broadband
 sound with pauses), so the VAD keeps ~70% of it, like conversational speech. When no
 model is bundled yet, an untrained ``ctc_rnn`` with en-small's intended size stands in
-(speed does not depend on the weights). Each RTF is taken at one thread and at torch's
-default (one per core), which the network and the beam search both use. Peak memory
-is the child process's max RSS, at the default threads.
+(speed does not depend on the weights). On the CPU each RTF is taken at one thread and
+at torch's default (one per core), which the network and the beam search both use; on
+CUDA at the default, for the beam search, which stays on the CPU. Peak memory is the
+child process's max RSS, at the default threads, on the last device measured.
 """
 
 from __future__ import annotations
