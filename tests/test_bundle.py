@@ -148,3 +148,22 @@ def test_make_bundle_averages_runs_and_attaches_the_recipes_decoder(tmp_path):
     Pipeline.from_config(other).save(tmp_path / "other.safetensors")
     done = make_bundle(runs[0], tmp_path / "other.safetensors", recipe, out)
     assert done.returncode != 0 and "do not hold the same model" in done.stderr
+
+
+def test_make_bundle_drops_a_training_only_speller(tmp_path):
+    """A ctc_rnn trained with an attention speller ships as plain ctc_rnn, same CTC output."""
+    recipe = SPEECH_RECIPES / "digits.yaml"
+    config = load_config(recipe)
+    config["model"] = {**config["model"], "hidden_size": 16, "num_layers": 1, "speller_size": 8}
+    joint = Pipeline.from_config(config).eval()
+    run = joint.save(tmp_path / "joint.safetensors")
+    out = tmp_path / "shipped.safetensors"
+    done = make_bundle(run, recipe, out, "--drop-speller")
+    assert done.returncode == 0, done.stderr
+    assert any(k.startswith("model.speller.") for k in load_file(run))
+    assert not any(k.startswith("model.speller.") for k in load_file(out))
+    shipped = Pipeline.load(out)
+    assert shipped.config["model"]["speller_size"] == 0 and not shipped.model.joint
+    x, lengths = torch.randn(2, 50, 80), torch.tensor([50, 31])
+    with torch.no_grad():
+        torch.testing.assert_close(shipped.model(x, lengths)[0], joint.model(x, lengths)[0])

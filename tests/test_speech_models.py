@@ -78,6 +78,37 @@ def test_las_decode_step_matches_teacher_forcing():
         token = targets[:, u]
 
 
+def test_ctc_rnn_speller_trains_the_encoder_and_leaves_ctc_inference_unchanged():
+    """The speller is an auxiliary head: CTC logits are those of the same weights without
+    it, its cross-entropy alone reaches the encoder, and it decodes like LAS."""
+    options = dict(hidden_size=16, num_layers=2, channels=4, subsample=2)
+    joint = CTCRNN(20, len(VOCAB), speller_size=12, **options).eval()
+    plain = CTCRNN(20, len(VOCAB), **options).eval()
+    shared = {k: v for k, v in joint.state_dict().items() if not k.startswith("speller.")}
+    plain.load_state_dict(shared, strict=True)
+    assert joint.joint and not plain.joint
+    x, lengths = padded_batch()
+    targets = torch.randint(1, len(VOCAB), (3, 5))
+    att, ctc, ctc_lengths = joint.forward_joint(x, lengths, targets)
+    expected, expected_lengths = plain(x, lengths)
+    torch.testing.assert_close(joint(x, lengths)[0], expected)
+    torch.testing.assert_close(ctc, expected)
+    assert att.shape == (3, 5, len(VOCAB)) and torch.equal(ctc_lengths, expected_lengths)
+
+    torch.nn.functional.cross_entropy(att.transpose(1, 2), targets).backward()
+    assert joint.rnn.rnn.weight_ih_l0.grad.abs().sum() > 0  # the encoder learns from spelling
+    assert joint.head.weight.grad is None  # the CTC head is not in that loss
+
+    state = joint.encode(x, lengths)
+    token = torch.full((3,), joint.sos_id)
+    for u in range(5):
+        step, state = joint.decode_step(token, state)
+        torch.testing.assert_close(step, att[:, u], atol=1e-5, rtol=1e-4)
+        token = targets[:, u]
+    with pytest.raises(ValueError, match="speller_size"):
+        plain.forward_joint(x, lengths, targets)
+
+
 def tiny_config(model: dict, **features) -> dict:
     return {
         "task": {"name": "speech"},
@@ -103,6 +134,7 @@ def speech_batch(tmp_path, texts=("one two", "three")):
     "model",
     [
         {"name": "ctc_rnn", "hidden_size": 16, "num_layers": 1, "channels": 4},
+        {"name": "ctc_rnn", "hidden_size": 16, "num_layers": 1, "speller_size": 8},
         {"name": "las", "hidden_size": 16, "num_layers": 2, "decoder_hidden_size": 16},
     ],
 )
@@ -119,6 +151,8 @@ def test_speech_task_loss_evaluate_and_bundle(tmp_path, model):
     loss.backward()
     assert n == 2 and torch.isfinite(loss) and loss > 0
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in pipeline.model.parameters())
+    speller = getattr(pipeline.model, "speller", None)  # joint models train it too
+    assert speller is None or all(p.grad is not None for p in speller.parameters())
     pipeline.eval()
     metrics = task.evaluate(pipeline, [batch])
     assert set(metrics) >= {"wer", "cer", "loss"} and metrics["cer"] >= 0
@@ -128,6 +162,25 @@ def test_speech_task_loss_evaluate_and_bundle(tmp_path, model):
     assert loaded.bundle_metadata["info"]["vocabulary"] == VOCAB
     assert float(loaded.features.norm.count) == float(pipeline.features.norm.count) > 0
     torch.testing.assert_close(task.evaluate(loaded, [batch])["loss"], metrics["loss"])
+
+
+def test_init_from_a_ctc_bundle_adds_a_fresh_speller_and_refuses_other_models(tmp_path):
+    from seqpipe.errors import SeqpipeError
+    from seqpipe.training.run import init_weights
+
+    model = {"name": "ctc_rnn", "hidden_size": 8, "num_layers": 1, "channels": 4}
+    plain = Pipeline.from_config(tiny_config(model))
+    path = plain.save(tmp_path / "plain.safetensors")
+    joint = Pipeline.from_config(tiny_config({**model, "speller_size": 8}))
+    speller = {k: v.clone() for k, v in joint.model.speller.state_dict().items()}
+    assert init_weights(joint, str(path)) == ["speller"]
+    for key, value in plain.state_dict().items():
+        torch.testing.assert_close(joint.state_dict()[key], value, rtol=0, atol=0)
+    for key, value in joint.model.speller.state_dict().items():
+        torch.testing.assert_close(value, speller[key], rtol=0, atol=0)  # untouched
+    las = Pipeline.from_config(tiny_config({"name": "las", "hidden_size": 8, "num_layers": 1}))
+    with pytest.raises(SeqpipeError, match="weights do not fit"):
+        init_weights(las, str(path))  # nothing in common: refused, not silently fresh
 
 
 def test_load_data_drops_empty_and_too_long_utterances_in_training_only(tmp_path):

@@ -7,6 +7,8 @@ Decoders hold no weights, so a run trained (and validated) with greedy CTC can s
 the lexicon beam search its recipe names; the recipe and seed go into the bundle header.
 Given several runs fine-tuned from the same weights, it ships their average ("model
 soup", Wortsman et al. 2022): one model as fast as each, often better than either.
+A ``ctc_rnn`` trained with an auxiliary attention speller ships without it
+(``--drop-speller``): CTC decoding never reads it.
 """
 
 from __future__ import annotations
@@ -41,14 +43,23 @@ def main() -> None:
     )
     parser.add_argument("recipe", help="the recipe whose decoder section to attach")
     parser.add_argument("output")
+    parser.add_argument(
+        "--drop-speller",
+        action="store_true",
+        help="ship a ctc_rnn trained jointly with an attention speller without the speller",
+    )
     args = parser.parse_args()
     config = dict(read_bundle_metadata(args.trained[0])["config"])
+    weights = average_weights(args.trained)
+    if args.drop_speller:
+        config["model"] = {**config["model"], "speller_size": 0}
+        weights = {k: v for k, v in weights.items() if not k.startswith("model.speller.")}
     recipe = load_config(args.recipe)
     if recipe.get("decoder"):
         config["decoder"] = recipe["decoder"]
     pipeline = Pipeline.from_config({**config, "_source": args.recipe})
-    pipeline.load_state_dict(average_weights(args.trained), strict=True)
-    extra = {"recipe": args.recipe}
+    pipeline.load_state_dict(weights, strict=True)
+    extra = {"recipe": args.recipe, **({"dropped": "model.speller"} if args.drop_speller else {})}
     if len(args.trained) > 1:
         extra["averaged"] = args.trained
     pipeline.save(args.output, extra=extra)

@@ -4,6 +4,8 @@
 T' = ceil(T / subsample). A 2-D convolution front end (stride 2 in time and frequency per
 layer) shortens the sequence the recurrent layers must walk, which is most of the speed;
 the bidirectional stack runs packed, so padding never leaks into a real frame.
+``speller_size: N`` adds an attention decoder as a training-only auxiliary loss (joint
+CTC-attention training of the same encoder); inference reads the CTC head alone.
 
 ``las``: a pyramidal BiLSTM encoder (each layer halves time by stacking frame pairs,
 Chan et al. 2016) under the project's attention decoder (``seqpipe.models.seq2seq``),
@@ -21,8 +23,8 @@ from torch import nn
 
 from seqpipe.models.attention import lengths_to_mask
 from seqpipe.models.rnn import RecurrentStack, check_lengths
-from seqpipe.models.seq2seq import Seq2Seq, State
-from seqpipe.types import PositiveInt, Probability
+from seqpipe.models.seq2seq import AttentionDecoder, AttentionDecoding
+from seqpipe.types import NonNegativeInt, PositiveInt, Probability
 
 
 def _halve(lengths: torch.Tensor) -> torch.Tensor:
@@ -56,8 +58,29 @@ class ConvFrontEnd(nn.Module):
         return y.permute(0, 2, 1, 3).reshape(B, T, C * F), lengths
 
 
-class CTCRNN(nn.Module):
-    """Conv front end -> stacked bidirectional LSTM/GRU (packed) -> linear over vocab + blank."""
+class JointCTCAttention(AttentionDecoding):
+    """One listener under two heads, a CTC ``ctc_head(memory)`` and an attention ``speller``;
+    ``forward_joint`` gives both from one encoder pass for the joint loss."""
+
+    def forward_joint(
+        self, x: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(attention logits [B,U,V], CTC logits [B,T',V], CTC lengths [B])."""
+        if self.speller is None:
+            raise ValueError(f"{type(self).__name__}: no speller to train (speller_size: 0)")
+        memory, lengths = self.listen(x, lengths)
+        att_logits, _ = self.speller.teacher_force(self.speller.start(memory, lengths), targets)
+        return att_logits, self.ctc_head(memory), lengths
+
+
+class CTCRNN(JointCTCAttention, nn.Module):
+    """Conv front end -> stacked bidirectional LSTM/GRU (packed) -> linear over vocab + blank.
+
+    ``speller_size > 0`` adds an attention decoder over the recurrent outputs, trained
+    jointly with CTC (``forward_joint``) as an auxiliary loss: it shapes the encoder
+    during training, while inference stays plain CTC (``forward``). ``make_bundle.py
+    --drop-speller`` ships the model without it, with the same CTC weights.
+    """
 
     def __init__(
         self,
@@ -69,6 +92,8 @@ class CTCRNN(nn.Module):
         channels: PositiveInt = 32,
         subsample: Literal[2, 4] = 4,
         dropout: Probability = 0.1,
+        speller_size: NonNegativeInt = 0,
+        speller_attention: Literal["additive", "location"] = "additive",
     ):
         super().__init__()
         self.frontend = ConvFrontEnd(input_size, channels, layers=2 if subsample == 4 else 1)
@@ -77,13 +102,46 @@ class CTCRNN(nn.Module):
         self.rnn = RecurrentStack(cell, hidden_size, hidden_size, num_layers, True, dropout)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.rnn.output_size, output_size)
+        self.speller = None
+        if speller_size:
+            self.speller = AttentionDecoder(
+                self.rnn.output_size,
+                output_size,
+                embedding_size=min(64, speller_size),
+                hidden_size=speller_size,
+                attention=speller_attention,
+                attention_size=min(128, speller_size),
+                dropout=dropout,
+            )
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def joint(self) -> bool:
+        """Whether the task trains CTC + attention (``forward_joint``) or CTC alone."""
+        return self.speller is not None
+
+    def listen(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lengths = check_lengths(x, lengths, type(self).__name__)
         y, lengths = self.frontend(x, lengths)
         y = self.dropout(self.norm(self.proj(y)))
         y, _ = self.rnn(y, lengths)
-        return self.head(self.dropout(y)), lengths
+        return y, lengths
+
+    def ctc_head(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(memory))
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        lengths: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        joint: bool = False,
+    ):
+        """CTC ``(logits[B,T',V], lengths)``; with ``targets`` and ``joint=True``, what
+        :meth:`forward_joint` returns (through ``forward``, so DDP syncs its gradients)."""
+        if joint:
+            return self.forward_joint(x, lengths, targets)
+        memory, lengths = self.listen(x, lengths)
+        return self.ctc_head(memory), lengths
 
 
 class PyramidalEncoder(nn.Module):
@@ -114,7 +172,7 @@ class PyramidalEncoder(nn.Module):
         return x, lengths
 
 
-class LAS(Seq2Seq):
+class LAS(JointCTCAttention, nn.Module):
     """Listen (pyramidal BiLSTM), attend and spell, with a CTC head on the listener.
 
     ``forward(x, lengths, targets) -> logits[B,U,V]`` (teacher forcing, per the
@@ -122,6 +180,8 @@ class LAS(Seq2Seq):
     ``ctc_rnn``; ``forward_joint`` gives both from one encoder pass.
     The decoder's end token is the task's blank id (0), which CTC never emits as text.
     """
+
+    joint = True
 
     def __init__(
         self,
@@ -135,60 +195,25 @@ class LAS(Seq2Seq):
         attention: Literal["additive", "location"] = "additive",
         attention_size: PositiveInt = 128,
     ):
-        super().__init__(
-            input_size,
+        super().__init__()
+        self.encoder = PyramidalEncoder(input_size, hidden_size, num_layers, dropout)
+        self.speller = AttentionDecoder(
+            self.encoder.output_size,
             vocab_size,
-            cell="lstm",
-            hidden_size=hidden_size,
-            num_layers=1,
-            dropout=dropout,
             embedding_size=embedding_size,
-            decoder_hidden_size=decoder_hidden_size,
+            hidden_size=decoder_hidden_size,
             attention=attention,
             attention_size=attention_size,
+            dropout=dropout,
         )
-        self.encoder = PyramidalEncoder(input_size, hidden_size, num_layers, dropout)
-        self.ctc_head = nn.Linear(self.encoder.output_size, vocab_size)
+        self.dropout = nn.Dropout(dropout)
+        self.ctc_linear = nn.Linear(self.encoder.output_size, vocab_size)
 
-    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> State:
-        memory, enc_lengths = self.encoder(x, lengths)
-        B, T, _ = memory.shape
-        mask = lengths_to_mask(enc_lengths.to(memory.device), T)
-        h = memory.new_zeros(self.decoder.num_layers, B, self.decoder.hidden_size)
-        return {
-            "memory": memory,
-            "mask": mask,
-            "lengths": enc_lengths.to(memory.device),
-            "keys": self.attention.process_keys(memory),
-            "rnn": (h, h.clone()),
-            "weights": mask / mask.sum(1, keepdim=True).to(memory.dtype),
-        }
+    def listen(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(x, lengths)
 
-    def ctc(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """CTC logits [B,T',V] and lengths from the encoder alone (greedy/beam CTC decoding)."""
-        state = self.encode(x, lengths)
-        return self.ctc_head(state["memory"]), state["lengths"]
-
-    def forward_joint(
-        self, x: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(attention logits [B,U,V], CTC logits [B,T',V], CTC lengths [B]) in one encoder pass."""
-        state = self.encode(x, lengths)
-        ctc_logits = self.ctc_head(self.dropout(state["memory"]))
-        B = targets.shape[0]
-        sos = torch.full((B, 1), self.sos_id, dtype=torch.long, device=targets.device)
-        inputs = torch.cat([sos, targets[:, :-1].clamp(min=0)], dim=1)
-        if self.location:
-            logits = []
-            for u in range(inputs.shape[1]):  # location attention needs the previous weights
-                step, state = self.decode_step(inputs[:, u], state)
-                logits.append(step)
-            att_logits = torch.stack(logits, dim=1)
-        else:
-            out, _ = self.decoder(self.dropout(self.embed(inputs)), state["rnn"])
-            context, _ = self._attend(out, state)
-            att_logits, _ = self._logits(out, context)
-        return att_logits, ctc_logits, state["lengths"]
+    def ctc_head(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.ctc_linear(self.dropout(memory))
 
     def forward(
         self,
@@ -196,11 +221,16 @@ class LAS(Seq2Seq):
         lengths: torch.Tensor,
         targets: torch.Tensor | None = None,
         return_attention: bool = False,
+        joint: bool = False,
     ):
-        """With ``targets``: teacher-forced attention logits [B,U,V] (seq2seq contract).
-        Without: the CTC head's ``(logits[B,T',V], lengths)``, so CTC decoders work as is."""
+        """With ``targets``: teacher-forced attention logits [B,U,V] (seq2seq contract), or
+        with ``joint=True`` what :meth:`forward_joint` returns (through ``forward``, so DDP
+        syncs its gradients). Without: the CTC head's ``(logits[B,T',V], lengths)``, so CTC
+        decoders work as is."""
+        if joint:
+            return self.forward_joint(x, lengths, targets)
         if targets is None:
-            return self.ctc(x, lengths)
-        if return_attention:
-            return super().forward(x, lengths, targets, return_attention=True)
-        return self.forward_joint(x, lengths, targets)[0]
+            memory, lengths = self.listen(x, lengths)
+            return self.ctc_head(memory), lengths
+        logits, weights = self.speller.teacher_force(self.encode(x, lengths), targets)
+        return (logits, weights) if return_attention else logits

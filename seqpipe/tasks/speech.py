@@ -6,8 +6,9 @@ and never all in memory) and features run inside the pipeline on the model's dev
 :func:`seqpipe.text.normalize`'d text, the same normalisation used for scoring.
 
 Models: any CTC model ``forward(x, lengths) -> (logits, out_lengths)`` (``ctc_rnn``), or
-one with ``forward_joint`` (``las``), trained on ``ctc_weight * CTC + (1 - ctc_weight) *
-attention cross-entropy``; its attention targets end with the blank id as end token.
+one whose ``joint`` is true and whose ``forward(x, lengths, targets, joint=True)`` returns
+``(attention logits, CTC logits, CTC lengths)`` (``las``; ``ctc_rnn`` with a speller), trained on ``ctc_weight * CTC + (1 - ctc_weight) * attention cross-entropy``;
+its attention targets end with the blank id as end token.
 """
 
 from __future__ import annotations
@@ -105,9 +106,10 @@ class SpeechTask(Task):
         feats, feat_lengths = pipeline.features(batch["waves"], batch["lengths"])
         targets, target_lengths = batch["targets"], batch["target_lengths"]
         model = pipeline.model
-        if hasattr(model, "forward_joint"):
+        if getattr(model, "joint", False):
             with_eos = _append_eos(targets, target_lengths, self.blank)
-            att_logits, ctc_logits, ctc_lengths = model.forward_joint(feats, feat_lengths, with_eos)
+            # through forward (not model.forward_joint): DDP only syncs what forward computed
+            att_logits, ctc_logits, ctc_lengths = model(feats, feat_lengths, with_eos, joint=True)
             ce = F.cross_entropy(att_logits.float().transpose(1, 2), with_eos, ignore_index=-1)
             ctc = self._ctc(ctc_logits, ctc_lengths, targets, target_lengths)
             loss = self.ctc_weight * ctc + (1 - self.ctc_weight) * ce

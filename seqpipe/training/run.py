@@ -50,8 +50,10 @@ def recipe_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -
     return changes
 
 
-def init_weights(pipeline, name_or_path: str) -> None:
-    """Start from a trained bundle's weights (fine-tuning): same architecture required."""
+def init_weights(pipeline, name_or_path: str) -> list[str]:
+    """Start from a trained bundle's weights (fine-tuning): the same architecture, except
+    that submodules the bundle has none of at all (e.g. a training-only ``speller``) start
+    fresh. Returns those submodules' names."""
     from safetensors.torch import load_file
 
     from seqpipe.pipeline import read_bundle_metadata, resolve_bundle
@@ -59,13 +61,23 @@ def init_weights(pipeline, name_or_path: str) -> None:
 
     path = resolve_bundle(name_or_path, registry())
     read_bundle_metadata(path)  # a clear error for a file that is not a bundle
-    try:
-        pipeline.load_state_dict(load_file(str(path), device="cpu"), strict=True)
+    state = load_file(str(path), device="cpu")
+    fresh = sorted(
+        name
+        for name, module in pipeline.model.named_children()
+        if not any(k.startswith(f"model.{name}.") for k in state)
+        and any(True for _ in module.parameters())
+    )
+    prefixes = tuple(f"model.{name}." for name in fresh)
+    own = {k: v for k, v in pipeline.state_dict().items() if k.startswith(prefixes)}
+    try:  # strict: every other weight must come from the bundle, and all of it must fit
+        pipeline.load_state_dict({**state, **own}, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise SeqpipeError(
             f"{path}: train.init_from: weights do not fit this recipe's model: {first}"
         ) from None
+    return fresh
 
 
 def default_run_dir(config: dict[str, Any]) -> Path:
@@ -113,7 +125,9 @@ def fit(
         seed_everything(seed)
         pipeline = Pipeline.from_config(config)
         if options.init_from and resume_state is None:  # a resumed run has its own weights
-            init_weights(pipeline, options.init_from)
+            fresh = init_weights(pipeline, options.init_from)
+            if fresh and console is not None and dist.is_main:
+                console.print(f"init_from: not in {options.init_from}, starts fresh: {fresh}")
         task = pipeline.task
         train_data = task.load_data(data["train"], train=True)
         valid_data = task.load_data(data["valid"], train=False)
