@@ -69,10 +69,14 @@ def test_las_decode_step_matches_teacher_forcing():
     model = LAS(20, len(VOCAB), hidden_size=16, num_layers=2, decoder_hidden_size=16).eval()
     x, lengths = padded_batch()
     targets = torch.randint(1, len(VOCAB), (3, 4))
-    logits = model(x, lengths, targets)
+    assert_decode_steps_match(model, x, lengths, targets, model(x, lengths, targets))
+
+
+def assert_decode_steps_match(model, x, lengths, targets, logits):
+    """Stepping the decoder one token at a time gives the teacher-forced logits."""
     state = model.encode(x, lengths)
-    token = torch.full((3,), model.sos_id)
-    for u in range(4):
+    token = torch.full((x.shape[0],), model.sos_id)
+    for u in range(targets.shape[1]):
         step, state = model.decode_step(token, state)
         torch.testing.assert_close(step, logits[:, u], atol=1e-5, rtol=1e-4)
         token = targets[:, u]
@@ -99,12 +103,7 @@ def test_ctc_rnn_speller_trains_the_encoder_and_leaves_ctc_inference_unchanged()
     assert joint.rnn.rnn.weight_ih_l0.grad.abs().sum() > 0  # the encoder learns from spelling
     assert joint.head.weight.grad is None  # the CTC head is not in that loss
 
-    state = joint.encode(x, lengths)
-    token = torch.full((3,), joint.sos_id)
-    for u in range(5):
-        step, state = joint.decode_step(token, state)
-        torch.testing.assert_close(step, att[:, u], atol=1e-5, rtol=1e-4)
-        token = targets[:, u]
+    assert_decode_steps_match(joint, x, lengths, targets, att.detach())
     with pytest.raises(ValueError, match="speller_size"):
         plain.forward_joint(x, lengths, targets)
 
