@@ -72,6 +72,11 @@ class JointCTCAttention(AttentionDecoding):
         att_logits, _ = self.speller.teacher_force(self.speller.start(memory, lengths), targets)
         return att_logits, self.ctc_head(memory), lengths
 
+    def ctc(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """CTC logits [B,T',V] and their lengths: what every CTC decoder reads."""
+        memory, lengths = self.listen(x, lengths)
+        return self.ctc_head(memory), lengths
+
 
 class CTCRNN(JointCTCAttention, nn.Module):
     """Conv front end -> stacked bidirectional LSTM/GRU (packed) -> linear over vocab + blank.
@@ -140,8 +145,7 @@ class CTCRNN(JointCTCAttention, nn.Module):
         :meth:`forward_joint` returns (through ``forward``, so DDP syncs its gradients)."""
         if joint:
             return self.forward_joint(x, lengths, targets)
-        memory, lengths = self.listen(x, lengths)
-        return self.ctc_head(memory), lengths
+        return self.ctc(x, lengths)
 
 
 class PyramidalEncoder(nn.Module):
@@ -230,7 +234,5 @@ class LAS(JointCTCAttention, nn.Module):
         if joint:
             return self.forward_joint(x, lengths, targets)
         if targets is None:
-            memory, lengths = self.listen(x, lengths)
-            return self.ctc_head(memory), lengths
-        logits, weights = self.speller.teacher_force(self.encode(x, lengths), targets)
-        return (logits, weights) if return_attention else logits
+            return self.ctc(x, lengths)
+        return self.spell(x, lengths, targets, return_attention)

@@ -173,6 +173,17 @@ class AttentionDecoding:
     def reorder_state(self, state: State, index: torch.Tensor) -> State:
         return self.speller.reorder_state(state, index)
 
+    def spell(
+        self,
+        x: torch.Tensor,
+        lengths: torch.Tensor,
+        targets: torch.Tensor,
+        return_attention: bool = False,
+    ):
+        """Teacher-forced logits [B,U,V]; plus the attention weights [B,U,T] if asked."""
+        logits, weights = self.speller.teacher_force(self.encode(x, lengths), targets)
+        return (logits, weights) if return_attention else logits
+
 
 class Seq2Seq(AttentionDecoding, nn.Module):
     def __init__(
@@ -228,5 +239,4 @@ class Seq2Seq(AttentionDecoding, nn.Module):
         return_attention: bool = False,
     ):
         """Teacher-forced logits [B,U,V]; plus the attention weights [B,U,T] if asked."""
-        logits, weights = self.speller.teacher_force(self.encode(x, lengths), targets)
-        return (logits, weights) if return_attention else logits
+        return self.spell(x, lengths, targets, return_attention)

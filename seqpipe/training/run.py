@@ -66,7 +66,7 @@ def init_weights(pipeline, name_or_path: str) -> list[str]:
         name
         for name, module in pipeline.model.named_children()
         if not any(k.startswith(f"model.{name}.") for k in state)
-        and any(True for _ in module.parameters())
+        and next(module.parameters(), None) is not None
     )
     prefixes = tuple(f"model.{name}." for name in fresh)
     own = {k: v for k, v in pipeline.state_dict().items() if k.startswith(prefixes)}
