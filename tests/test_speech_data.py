@@ -142,6 +142,21 @@ def test_render_writes_wavs_and_manifest_entries(tmp_path):
         )
 
 
+def test_extra_festival_voices_speak_but_stay_out_of_the_default_draws(tmp_path):
+    from seqpipe.data.synth import available_voices, extra_festival_voices, render, tts_jobs
+
+    extra = extra_festival_voices()
+    if not extra:
+        pytest.skip("festival's extra voices (festvox-kdlpc16k, festvox-us-slt-hts) are absent")
+    # installing them must not change what the existing recipes draw
+    assert not set(extra) & set(available_voices())
+    jobs = tts_jobs(["seven three one"] * len(extra), extra, "f", seed=0)
+    jobs = [{**job, "voice": voice} for job, voice in zip(jobs, extra, strict=True)]
+    entries = render(jobs, tmp_path, 16000, workers=1)
+    assert [e["speaker"] for e in entries] == [str(v) for v in extra]
+    assert all(0.5 < e["duration"] < 4 and e["text"] == "seven three one" for e in entries)
+
+
 def test_splice_rerun_over_existing_files_keeps_each_text_with_its_audio(tmp_path):
     """A rerun skips the wavs it finds; the text of every later file must not shift."""
     from seqpipe.data.synth import splice_fsdd

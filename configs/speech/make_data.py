@@ -30,6 +30,7 @@ from seqpipe.data.synth import (
     Voice,
     available_voices,
     digit_strings,
+    extra_festival_voices,
     is_held_out,
     render,
     sentence_corpus,
@@ -108,8 +109,9 @@ def digits(out: Path, seed: int, fsdd: Path, scale: float, accented: bool = Fals
 
 
 def en_small(
-    out: Path, seed: int, fsdd: Path, scale: float, draws: int = 1, accented: bool = False
-) -> None:
+    out: Path, seed: int, fsdd: Path, scale: float, draws: int = 1, accented: bool = False,
+    festival: int = 0,
+) -> None:  # fmt: skip
     rate = 16000
     voices = available_voices()
     train_voices = [v for v in voices if not is_held_out(v)]
@@ -119,8 +121,8 @@ def en_small(
     prose = sentence_corpus(max_words=60)
     sentences = [s for s in prose if len(s.split()) <= 16]
     random.Random(seed).shuffle(sentences)
-    test_sents, valid_sents, train_sents = sentences[:300], sentences[300:500], sentences[500:]
-    train_sents = train_sents[: int(len(train_sents) * scale)]
+    test_sents, valid_sents, all_train = sentences[:300], sentences[300:500], sentences[500:]
+    train_sents = all_train[: int(len(all_train) * scale)]
     (out / "corpus").mkdir(parents=True, exist_ok=True)
     # the LM text excludes the test and valid sentences
     (out / "corpus" / "train.txt").write_text("\n".join(train_sents) + "\n")
@@ -139,6 +141,12 @@ def en_small(
         # once more in flite's (kept apart, so each manifest stays what it was when made)
         accented_draw(train_sents, train_voices, "espeak-ng", "", seed + 100, out, rate)
         accented_draw(train_sents, train_voices, "flite", "_flite", seed + 110, out, rate)
+    if festival:  # the last training sentences in festival's extra voices (new speakers)
+        voices = extra_festival_voices()
+        if not voices:
+            raise SystemExit("--festival needs festvox-kdlpc16k or festvox-us-slt-hts")
+        jobs = tts_jobs(all_train[-festival:], voices, "fe", seed + 120)
+        write_manifest(out / "train_festival.jsonl", render(jobs, out / "tts_train_festival", rate))
     tts_valid = render(tts_jobs(valid_sents, train_voices, "va", seed + 2), out / "tts_valid", rate)
     tts_test = render(tts_jobs(test_sents, test_voices, "te", seed + 3), out / "tts_test", rate)
     # the validation sentences again, in held-out voices: decoder settings are tuned on the
@@ -176,11 +184,18 @@ def main() -> None:
         "more strings) in training espeak-ng voices with random vowel shifts (en-small: and "
         "train_accented_flite.jsonl, the same in flite's voices)",
     )  # fmt: skip
+    parser.add_argument(
+        "--festival", type=int, default=0, metavar="N",
+        help="en-small: also write train_festival.jsonl, the last N training sentences in "
+        "festival's extra English voices (ked diphones, slt HTS), outside the default draws",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.recipe == "digits":
         digits(args.out, args.seed, args.fsdd, args.scale, args.accented)
     else:
-        en_small(args.out, args.seed, args.fsdd, args.scale, args.draws, args.accented)
+        en_small(
+            args.out, args.seed, args.fsdd, args.scale, args.draws, args.accented, args.festival
+        )
     print(f"wrote manifests under {args.out}")
 
 

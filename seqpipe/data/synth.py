@@ -50,6 +50,10 @@ ESPEAK_VARIANTS = [
 ]  # fmt: skip
 FLITE_VOICES = ["kal", "kal16", "awb", "rms", "slt"]
 FESTIVAL_VOICES = ["kal_diphone"]
+#: festival's other English voices (Debian festvox-kdlpc16k, festvox-us-slt-hts): a US male
+#: speaker's diphones and slt through HTS. Kept out of the default draws, which would
+#: otherwise change for everyone who installs them; `extra_festival_voices()` asks for them.
+EXTRA_FESTIVAL_VOICES = ["ked_diphone", "cmu_us_slt_arctic_hts"]
 ENGINE_WEIGHTS = {"espeak-ng": 0.6, "flite": 0.3, "festival": 0.1}
 #: voices never used for training, so test scores are on unheard voices
 HELD_OUT_ESPEAK = ("en-gb-scotland+", "+f5", "+m7", "+Storm", "+linda", "+norbert", "+klatt4")
@@ -115,6 +119,13 @@ def available_voices() -> list[Voice]:
     if shutil.which("text2wave"):
         voices += [Voice("festival", v) for v in FESTIVAL_VOICES if _festival_has(v)]
     return voices
+
+
+def extra_festival_voices() -> list[Voice]:
+    """The installed voices of :data:`EXTRA_FESTIVAL_VOICES` (none held out)."""
+    if not shutil.which("text2wave"):
+        return []
+    return [Voice("festival", v) for v in EXTRA_FESTIVAL_VOICES if _festival_has(v)]
 
 
 def _espeak_variants() -> list[str]:
