@@ -234,7 +234,7 @@ def overfit(pipeline, batch, optimizer) -> dict:
     for step in range(300):
         pipeline.train()
         loss, _ = pipeline.task.loss(pipeline, batch)
-        first = first if first is not None else float(loss)
+        first = first if first is not None else loss.item()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
