@@ -1,5 +1,7 @@
 """CTC greedy and beam decoding on hand-made posteriors, with and without a word LM."""
 
+import math
+
 import pytest
 import torch
 
@@ -51,6 +53,24 @@ def test_beam_sums_paths_that_greedy_cannot():
     assert CTCGreedy(VOCAB, 0)(lp)[0].text == ""
     # P("a") = 1 - P(blank, blank) = 1 - 0.55^2 = 0.70 > P("") = 0.30
     assert CTCBeam(VOCAB, 0, beam_size=8, log_add=True)(lp)[0].text == "a"
+
+
+def test_rescore_ranks_the_final_beam_by_exact_ctc_likelihood(tmp_path):
+    # the case above through a lexicon: the max-path search keeps silence, a search that
+    # sums the paths it keeps underrates "a"; rescoring sums every path: P = 1 - 0.55^2
+    lexicon = tmp_path / "ab.lexicon"
+    lexicon.write_text("a\ta\nb\tb\n")
+    lp = torch.log(torch.tensor([[0.55, 0.0, 0.45] + [0.0] * (len(VOCAB) - 3)] * 2) + 1e-9)[None]
+    options = dict(beam_size=8, lexicon=str(lexicon))
+    assert CTCBeam(VOCAB, 0, **options)(lp)[0].text == ""
+    summed = CTCBeam(VOCAB, 0, log_add=True, **options)(lp)[0]
+    rescored = CTCBeam(VOCAB, 0, rescore=4, **options)(lp)[0]
+    assert rescored.text == summed.text == "a"
+    assert rescored.score == pytest.approx(math.log(1 - 0.55**2), abs=1e-4)
+    assert summed.score < rescored.score - 0.1
+    # the word score of the second look is its own
+    decoder = CTCBeam(VOCAB, 0, rescore=4, rescore_word_score=-2.0, **options)
+    assert decoder(lp)[0].text == ""
 
 
 @pytest.fixture
@@ -137,8 +157,8 @@ def test_lexicon_words_win_over_the_frame_path(tmp_path):
     assert "".join(VOCAB[t] for t in hyp.tokens) == "three"
 
 
-@pytest.mark.parametrize("log_add", [False, True])
-def test_threads_search_a_batch_side_by_side_with_the_same_answers(lm, log_add):
+@pytest.mark.parametrize("log_add, rescore", [(False, 0), (True, 0), (True, 8)])
+def test_threads_search_a_batch_side_by_side_with_the_same_answers(lm, log_add, rescore):
     # a batch whose utterances need the LM and have different lengths: decoded on four
     # threads it must give exactly what one thread gives, utterance by utterance
     items = [
@@ -149,7 +169,7 @@ def test_threads_search_a_batch_side_by_side_with_the_same_answers(lm, log_add):
     T = max(x.shape[1] for x in items)
     batch = torch.cat([torch.nn.functional.pad(x, (0, 0, 0, T - x.shape[1])) for x in items])
     lengths = torch.tensor([x.shape[1] for x in items])
-    options = dict(beam_size=16, lm=str(lm), lm_weight=2.0, log_add=log_add)
+    options = dict(beam_size=16, lm=str(lm), lm_weight=2.0, log_add=log_add, rescore=rescore)
     serial = CTCBeam(VOCAB, 0, threads=1, **options)
     threaded = CTCBeam(VOCAB, 0, threads=4, **options)
     expected = [(h.text, h.score) for h in serial(batch, lengths)]

@@ -7,6 +7,7 @@ Decoders hold no weights, so a run trained (and validated) with greedy CTC can s
 the lexicon beam search its recipe names; the recipe and seed go into the bundle header.
 Given several runs fine-tuned from the same weights, it ships their average ("model
 soup", Wortsman et al. 2022): one model as fast as each, often better than either.
+Given one shipped bundle, it attaches the recipe's decoder to the same weights.
 A ``ctc_rnn`` trained with an auxiliary attention speller ships without it
 (``--drop-speller``): CTC decoding never reads it.
 """
@@ -49,7 +50,8 @@ def main() -> None:
         help="ship a ctc_rnn trained jointly with an attention speller without the speller",
     )
     args = parser.parse_args()
-    config = dict(read_bundle_metadata(args.trained[0])["config"])
+    first = read_bundle_metadata(args.trained[0])
+    config = dict(first["config"])
     weights = average_weights(args.trained)
     if args.drop_speller:
         config["model"] = {**config["model"], "speller_size": 0}
@@ -62,6 +64,8 @@ def main() -> None:
     extra = {"recipe": args.recipe, **({"dropped": "model.speller"} if args.drop_speller else {})}
     if len(args.trained) > 1:
         extra["averaged"] = args.trained
+    elif "averaged" in first:  # a shipped soup given a new decoder keeps its history
+        extra["averaged"] = first["averaged"]
     pipeline.save(args.output, extra=extra)
     print(f"wrote {args.output}")
 

@@ -5,6 +5,8 @@
         data/en-small/valid.jsonl --lm-weight 0.5 1 1.5 --word-score 0 1 2
     python configs/speech/tune_decoder.py en-small data/en-small/valid_unseen_voices.jsonl \\
         --no-log-add --beam-size 200 --lm-weight 1.5 2 2.5 --word-score -1 -0.5 0
+    python configs/speech/tune_decoder.py en-small data/en-small/valid_tts.jsonl \
+        --rescore 32 --rescore-word-score -0.5
 
 Options not given keep the bundle's values.
 
@@ -31,6 +33,8 @@ def main() -> None:
     parser.add_argument("--lm-weight", type=float, nargs="+", default=[None])
     parser.add_argument("--beam-size", type=int)
     parser.add_argument("--beam-threshold", type=float)
+    parser.add_argument("--rescore", type=int, help="distinct word sequences rescored (0: off)")
+    parser.add_argument("--rescore-word-score", type=float)
     parser.add_argument(
         "--log-add",
         action=argparse.BooleanOptionalAction,
@@ -47,6 +51,10 @@ def main() -> None:
         decoder.set_options(beam_threshold=args.beam_threshold)
     if args.log_add is not None:
         decoder.set_options(log_add=args.log_add)
+    if args.rescore is not None:
+        decoder.set_options(rescore=args.rescore)
+    if args.rescore_word_score is not None:
+        decoder.set_options(rescore_word_score=args.rescore_word_score)
     examples = pipeline.task.load_data(args.manifest, train=False)
     print(f"{'lm_weight':>9} {'word_score':>10} {'wer':>7} {'cer':>7}")
     for lm_weight, word_score in itertools.product(args.lm_weight, args.word_score):
