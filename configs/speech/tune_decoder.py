@@ -5,8 +5,8 @@
         data/en-small/valid.jsonl --lm-weight 0.5 1 1.5 --word-score 0 1 2
     python configs/speech/tune_decoder.py en-small data/en-small/valid_unseen_voices.jsonl \\
         --no-log-add --beam-size 200 --lm-weight 1.5 2 2.5 --word-score -1 -0.5 0
-    python configs/speech/tune_decoder.py en-small data/en-small/valid_tts.jsonl \
-        --rescore 32 --rescore-word-score -0.5
+    python configs/speech/tune_decoder.py en-small data/en-small/valid_tts.jsonl \\
+        --rescore 8 --rescore-word-score -0.5
 
 Options not given keep the bundle's values.
 
