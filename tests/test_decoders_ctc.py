@@ -71,6 +71,8 @@ def test_rescore_ranks_the_final_beam_by_exact_ctc_likelihood(tmp_path):
     # the word score of the second look is its own
     decoder = CTCBeam(VOCAB, 0, rescore=4, rescore_word_score=-2.0, **options)
     assert decoder(lp)[0].text == ""
+    with pytest.raises(SeqpipeError, match="rescore needs words"):
+        CTCBeam(VOCAB, 0, beam_size=8, rescore=4)  # a lexicon-free search has none
 
 
 @pytest.fixture

@@ -158,6 +158,10 @@ class CTCBeam:
         if self.lm_path is not None and self.lexicon_path is None:
             sibling = self.lm_path.with_suffix(".lexicon")
             self.lexicon_path = sibling if sibling.exists() else None
+        if rescore and self.lm_path is None and self.lexicon_path is None:
+            raise SeqpipeError(
+                "ctc_beam: rescore needs words to rescore: give it an lm or a lexicon"
+            )
         # flashlight names tokens by strings without spaces; the separator becomes "|"
         self.tokens = [f"<tok{i}>" if not t.strip() else t for i, t in enumerate(vocab)]
         if self.text.separator is not None:
