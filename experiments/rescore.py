@@ -25,39 +25,10 @@ import itertools
 import jiwer
 import numpy as np
 import torch
-import torch.nn.functional as F
 from vtln import posteriors
 
+from seqpipe.decoders.ctc_beam import ctc_log_likelihoods
 from seqpipe.pipeline import Pipeline
-
-
-def nbest(decoder, emissions: torch.Tensor, limit: int) -> list[tuple[list[str], float, float]]:
-    """The final beam's distinct word sequences, best first: (words, beam score, lm score)."""
-    search = decoder._new_search()
-    emissions = torch.log_softmax(emissions.float(), -1).contiguous()
-    results = search.decode(emissions.data_ptr(), *emissions.shape)
-    words, seen, out = decoder._resources.words, set(), []
-    for r in results:
-        text = tuple(words.get_entry(w) for w in r.words if w >= 0)
-        if text not in seen:
-            seen.add(text)
-            out.append((list(text), float(r.score), float(r.lmScore)))
-        if len(out) == limit:
-            break
-    return out
-
-
-def ctc_loglik(decoder, log_probs: torch.Tensor, hyps: list[list[str]]) -> np.ndarray:
-    """log P_ctc(hypothesis | audio) for each hypothesis, under one member's [T, V] posteriors."""
-    targets = [torch.tensor(decoder._spell(h) or [], dtype=torch.long) for h in hyps]
-    lengths = torch.tensor([len(t) for t in targets])
-    flat = torch.cat(targets) if len(targets) else torch.zeros(0, dtype=torch.long)
-    T = log_probs.shape[0]
-    lp = torch.log_softmax(log_probs.float(), -1)[:, None].expand(T, len(hyps), -1)
-    loss = F.ctc_loss(
-        lp, flat, torch.full((len(hyps),), T), lengths, blank=decoder.blank, reduction="none"
-    )
-    return -loss.numpy()
 
 
 def main() -> None:
@@ -72,6 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     pipeline = Pipeline.load(args.bundle, device=torch.device("cpu")).eval()
     decoder = pipeline.decoder
+    decoder.set_options(rescore=args.nbest)
     decoder._shared()
     examples = pipeline.task.load_data(args.manifest, train=False)
     refs = [e["text"] for e in examples]
@@ -79,22 +51,34 @@ def main() -> None:
     for other in args.others:
         member = Pipeline.load(other, device=torch.device("cpu")).eval()
         members.append(posteriors(member, examples, 1.0))
-    plain = posteriors(pipeline, examples, 1.0)
-    beams = [nbest(decoder, u, args.nbest) for u in plain]
+    members = [[torch.log_softmax(u.float(), -1) for u in m] for m in members]
+    plain = [
+        torch.log_softmax(u.float(), -1).contiguous() for u in posteriors(pipeline, examples, 1.0)
+    ]
+    # the ctc_beam pieces its ``rescore`` option uses: the final beam, its distinct words
+    beams = [decoder.distinct_words(decoder._search(u)) for u in plain]
     print(f"distinct hypotheses per utterance: mean {np.mean([len(b) for b in beams]):.1f}")
-    texts = [[" ".join(h[0]) for h in beam] for beam in beams]
+    texts = [[" ".join(words) for words, _ in beam] for beam in beams]
     print(f"beam's own best: WER {jiwer.wer(refs, [t[0] for t in texts]):.4f}")
     oracle = [
         min(t, key=lambda h, r=r: jiwer.wer(r, h) if r else len(h))
         for t, r in zip(texts, refs, strict=True)
     ]
     print(f"oracle in the {args.nbest}-best: WER {jiwer.wer(refs, oracle):.4f}")
-    lm_scores = [np.array([h[2] for h in beam]) for beam in beams]
-    n_words = [np.array([len(h[0]) for h in beam]) for beam in beams]
-    am = [
-        np.mean([ctc_loglik(decoder, m[i], [h[0] for h in beam]) for m in members], axis=0)
-        for i, beam in enumerate(beams)
-    ]
+    lm_scores = [np.array([lm for _, lm in beam]) for beam in beams]
+    n_words = [np.array([len(words) for words, _ in beam]) for beam in beams]
+    am = []  # per utterance: the members' mean exact log-likelihood of each hypothesis
+    for i, beam in enumerate(beams):
+        spelled = [decoder._spell(words) for words, _ in beam]
+        am.append(
+            np.mean(
+                [
+                    ctc_log_likelihoods([m[i]] * len(beam), spelled, decoder.blank).numpy()
+                    for m in members
+                ],
+                axis=0,
+            )
+        )
     print("lm_weight word_score     wer")
     for lw, ws in itertools.product(args.lm_weight, args.word_score):
         picks = [

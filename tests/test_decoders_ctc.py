@@ -73,6 +73,8 @@ def test_rescore_ranks_the_final_beam_by_exact_ctc_likelihood(tmp_path):
     assert decoder(lp)[0].text == ""
     with pytest.raises(SeqpipeError, match="rescore needs words"):
         CTCBeam(VOCAB, 0, beam_size=8, rescore=4)  # a lexicon-free search has none
+    with pytest.raises(SeqpipeError, match="rescore needs words"):
+        CTCBeam(VOCAB, 0, beam_size=8).set_options(rescore=4)
 
 
 @pytest.fixture

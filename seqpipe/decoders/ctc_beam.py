@@ -88,6 +88,25 @@ def read_lexicon(path: Path) -> Iterator[tuple[str, list[str]]]:
         raise SeqpipeError(f"{path}: cannot read lexicon: {exc.strerror}") from None
 
 
+def ctc_log_likelihoods(
+    emissions: Sequence[torch.Tensor], targets: Sequence[list[int]], blank: int
+) -> torch.Tensor:
+    """log P(targets[i] | emissions[i]) under CTC, every alignment summed, for each pair of
+    [T_i, V] log-probs and token ids: one batched ``ctc_loss`` call."""
+    frames = torch.tensor([e.shape[0] for e in emissions])
+    batch = emissions[0].new_zeros(int(frames.max()), len(emissions), emissions[0].shape[1])
+    for j, e in enumerate(emissions):
+        batch[: e.shape[0], j] = e
+    return -torch.nn.functional.ctc_loss(
+        batch,
+        torch.tensor([t for target in targets for t in target], dtype=torch.long),
+        frames,
+        torch.tensor([len(t) for t in targets]),
+        blank=blank,
+        reduction="none",
+    )
+
+
 @contextlib.contextmanager
 def _silenced_fds() -> Iterator[None]:
     """Point file descriptors 1 and 2 at /dev/null (C++ code writes there directly)."""
@@ -158,10 +177,7 @@ class CTCBeam:
         if self.lm_path is not None and self.lexicon_path is None:
             sibling = self.lm_path.with_suffix(".lexicon")
             self.lexicon_path = sibling if sibling.exists() else None
-        if rescore and self.lm_path is None and self.lexicon_path is None:
-            raise SeqpipeError(
-                "ctc_beam: rescore needs words to rescore: give it an lm or a lexicon"
-            )
+        self._check_rescore()
         # flashlight names tokens by strings without spaces; the separator becomes "|"
         self.tokens = [f"<tok{i}>" if not t.strip() else t for i, t in enumerate(vocab)]
         if self.text.separator is not None:
@@ -280,7 +296,14 @@ class CTCBeam:
         if unknown:
             raise SeqpipeError(f"ctc_beam: unknown option(s) {', '.join(sorted(unknown))}")
         self.options.update(changes)
+        self._check_rescore()
         self._idle = queue.SimpleQueue()
+
+    def _check_rescore(self) -> None:
+        if self.options["rescore"] and self.lm_path is None and self.lexicon_path is None:
+            raise SeqpipeError(
+                "ctc_beam: rescore needs words to rescore: give it an lm or a lexicon"
+            )
 
     def _search(self, emissions: torch.Tensor) -> list:
         """The final beam of one utterance's [T,V] emissions, best first."""
@@ -309,44 +332,39 @@ class CTCBeam:
         names = [words.get_entry(w) for w in best.words if w >= 0] if words else []
         return tokens, frames, names, float(best.score)
 
+    def distinct_words(self, results: list) -> list[tuple[list[str], float]]:
+        """The final beam's first ``rescore`` distinct word sequences, best first, each
+        with its (unweighted) LM score."""
+        words, out = self._resources.words, []
+        for result in results:
+            text = [words.get_entry(w) for w in result.words if w >= 0]
+            if all(text != seen for seen, _ in out):
+                out.append((text, result.lmScore))
+                if len(out) == self.options["rescore"]:
+                    break
+        return out
+
     def _rescore(
         self, beams: list[list], emissions: list[torch.Tensor]
     ) -> list[tuple[list[int], list[int], list[str], float]]:
-        """Each beam's best distinct word sequence by exact CTC log-likelihood (every
-        alignment summed) + weighted LM score + word score: one ``ctc_loss`` call for the
-        whole batch, outside the search threads."""
-        o, words = self.options, self._resources.words
+        """Each beam's best distinct word sequence by exact CTC log-likelihood + weighted
+        LM score + word score, all candidates of the batch in one call, outside the
+        search threads (inside them, ``ctc_loss`` fights the searches for the cores)."""
+        o = self.options
         word_score = o["word_score"] if o["rescore_word_score"] is None else o["rescore_word_score"]
-        owner, texts, scores = [], [], []  # per candidate; scores start as the LM part
-        for b, results in enumerate(beams):
-            seen: list[list[str]] = []
-            for result in results:
-                text = [words.get_entry(w) for w in result.words if w >= 0]
-                if text not in seen:
-                    seen.append(text)
-                    owner.append(b)
-                    texts.append(text)
-                    scores.append(o["lm_weight"] * result.lmScore + word_score * len(text))
-                    if len(seen) == o["rescore"]:
-                        break
+        candidates = [
+            (b, *c) for b, results in enumerate(beams) for c in self.distinct_words(results)
+        ]
         picks = [([], [], [], float("-inf"))] * len(beams)
-        if not texts:
+        if not candidates:
             return picks
-        frames = torch.tensor([emissions[b].shape[0] for b in owner])
-        batch = emissions[0].new_zeros(int(frames.max()), len(texts), emissions[0].shape[1])
-        for j, b in enumerate(owner):
-            batch[: frames[j], j] = emissions[b]
-        targets = [torch.tensor(self._spell(t), dtype=torch.long) for t in texts]
-        nll = torch.nn.functional.ctc_loss(
-            batch,
-            torch.cat(targets),
-            frames,
-            torch.tensor([len(t) for t in targets]),
-            blank=self.blank,
-            reduction="none",
-        )
-        for j, (b, text) in enumerate(zip(owner, texts, strict=True)):
-            score = scores[j] - float(nll[j])
+        acoustic = ctc_log_likelihoods(
+            [emissions[b] for b, _, _ in candidates],
+            [self._spell(text) for _, text, _ in candidates],
+            self.blank,
+        ).tolist()
+        for (b, text, lm), am in zip(candidates, acoustic, strict=True):
+            score = am + o["lm_weight"] * lm + word_score * len(text)
             if score > picks[b][3]:
                 picks[b] = ([], [], text, score)
         return picks
@@ -374,7 +392,7 @@ class CTCBeam:
         self._shared()  # build once, before any thread needs it
         items = [emissions[b, : int(n)].contiguous() for b, n in enumerate(lengths)]
         beams = self._map(items)
-        if self._resources.words is not None and self.options["rescore"]:
+        if self.options["rescore"]:
             found = self._rescore(beams, items)
         else:
             found = [self._best_path(results) for results in beams]
