@@ -142,6 +142,20 @@ def test_render_writes_wavs_and_manifest_entries(tmp_path):
         )
 
 
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_render_margin_trims_silence_as_tight_as_asked(tmp_path):
+    from seqpipe.data.synth import Voice, render, tts_jobs
+
+    jobs = tts_jobs(["seven"], [Voice("espeak-ng", "en-us+m3")], "t", seed=0)
+    loose = render(jobs, tmp_path / "loose", 8000, workers=1)[0]
+    tight = render(jobs, tmp_path / "tight", 8000, workers=1, margin_s=0.01)[0]
+    assert loose["duration"] - tight["duration"] > 0.05
+    samples, _ = sf.read(tight["audio"])
+    edge = 160  # 20 ms: the loud part (within 45 dB of the peak) begins and ends this close
+    rms = lambda x: np.sqrt((x**2).mean())  # noqa: E731
+    loudest = max(rms(samples[i : i + 80]) for i in range(0, len(samples) - 80, 80))
+    assert min(rms(samples[:edge]), rms(samples[-edge:])) > loudest * 10 ** (-45 / 20)
+
 def test_extra_festival_voices_speak_but_stay_out_of_the_default_draws(tmp_path):
     from seqpipe.data.synth import available_voices, extra_festival_voices, render, tts_jobs
 

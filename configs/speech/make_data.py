@@ -38,6 +38,7 @@ from seqpipe.data.synth import (
     tts_jobs,
     without_overlap,
 )
+from seqpipe.text import ONES
 
 FSDD = Path("/work/shared/data/fsdd/recordings")
 TEST_SPEAKERS = ["theo"]
@@ -63,7 +64,22 @@ def accented_draw(
     write_manifest(out / f"train_accented{suffix}.jsonl", rows)
 
 
-def digits(out: Path, seed: int, fsdd: Path, scale: float, accented: bool = False) -> None:
+def single_digit_dev(out: Path, voices: list[Voice], count: int, seed: int, rate: int) -> None:
+    """Dev sets shaped like the test speaker's clips, in held-out voices: ``count`` single
+    digits (each digit equally often) trimmed as tight as FSDD's, plain
+    (``valid_single_unseen.jsonl``) and with random vowel shifts
+    (``valid_single_accented.jsonl``), since an unseen speaker's accent is what the
+    strings in ``valid_unseen_voices.jsonl`` are too few and too easy to measure."""
+    texts = [ONES[i % len(ONES)] for i in range(count)]
+    for name, prefix, accent, offset in [("unseen", "su", False, 11), ("accented", "sa", True, 12)]:
+        jobs = tts_jobs(texts, voices, prefix, seed + offset, accent=accent)
+        rows = render(jobs, out / f"tts_valid_single_{name}", rate, margin_s=0.01)
+        write_manifest(out / f"valid_single_{name}.jsonl", rows)
+
+
+def digits(
+    out: Path, seed: int, fsdd: Path, scale: float, accented: bool = False, single: int = 0
+) -> None:
     rate = 8000
     voices = available_voices()
     train_voices = [v for v in voices if not is_held_out(v)]
@@ -97,9 +113,18 @@ def digits(out: Path, seed: int, fsdd: Path, scale: float, accented: bool = Fals
         out / "tts_valid_unseen",
         rate,
     )
-    if accented:  # more strings, in training espeak-ng voices with random vowel shifts
+    if accented:  # more strings, in training voices with random vowel shifts
         strings = digit_strings(n(4000), seed + 9)
         accented_draw(strings, train_voices, "espeak-ng", "", seed + 10, out, rate)
+        strings = digit_strings(n(4000), seed + 13)
+        accented_draw(strings, train_voices, "flite", "_flite", seed + 14, out, rate)
+        # and single digits, trimmed tight as FSDD's takes are
+        singles = [ONES[i % len(ONES)] for i in range(n(4000))]
+        jobs = tts_jobs(singles, train_voices, "as", seed + 15, accent=True)
+        rows = render(jobs, out / "tts_train_single_accented", rate, margin_s=0.01)
+        write_manifest(out / "train_single_accented.jsonl", rows)
+    if single:
+        single_digit_dev(out, test_voices, single, seed, rate)
     write_manifest(out / "train.jsonl", fsdd_train + splice_train + tts_train)
     write_manifest(out / "valid.jsonl", fsdd_valid + tts_valid)
     write_manifest(out / "valid_unseen_voices.jsonl", tts_valid_unseen)
@@ -189,9 +214,15 @@ def main() -> None:
         help="en-small: also write train_festival.jsonl, the last N training sentences in "
         "festival's extra English voices (ked diphones, slt HTS), outside the default draws",
     )  # fmt: skip
+    parser.add_argument(
+        "--single", type=int, default=0, metavar="N",
+        help="digits: also write valid_single_unseen.jsonl and valid_single_accented.jsonl, "
+        "N single digits each in held-out voices (the second with random vowel shifts), "
+        "trimmed as tight as FSDD's takes",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.recipe == "digits":
-        digits(args.out, args.seed, args.fsdd, args.scale, args.accented)
+        digits(args.out, args.seed, args.fsdd, args.scale, args.accented, args.single)
     else:
         en_small(
             args.out, args.seed, args.fsdd, args.scale, args.draws, args.accented, args.festival

@@ -245,11 +245,14 @@ def trim_silence(
 
 
 def render(
-    jobs: Iterable[dict[str, Any]], out_dir: str | os.PathLike, sample_rate: int, workers: int = 2
-) -> list[dict[str, Any]]:
+    jobs: Iterable[dict[str, Any]], out_dir: str | os.PathLike, sample_rate: int, workers: int = 2,
+    margin_s: float = 0.1,
+) -> list[dict[str, Any]]:  # fmt: skip
     """Synthesise ``{"id", "text", "voice", "pitch", "speed"}`` jobs into wavs; manifest entries back.
 
-    Existing wavs are kept (re-running resumes). Failed syntheses are skipped with a note.
+    Silence beyond ``margin_s`` is trimmed from both ends (FSDD-like clips want almost
+    none). Existing wavs are kept (re-running resumes). Failed syntheses are skipped with
+    a note.
     """
     from seqpipe.audio import to_mono_rate, write_audio
 
@@ -267,7 +270,8 @@ def render(
             except (SeqpipeError, subprocess.TimeoutExpired) as exc:
                 print(f"skipped {job['id']}: {exc}")
                 return None
-            samples = trim_silence(to_mono_rate(samples, rate, sample_rate), sample_rate)
+            samples = to_mono_rate(samples, rate, sample_rate)
+            samples = trim_silence(samples, sample_rate, pad_s=margin_s)
             peak = np.abs(samples).max() + 1e-9
             write_audio(path, samples / peak * job.get("gain", 0.5), sample_rate)
         import soundfile as sf
