@@ -156,6 +156,7 @@ def test_render_margin_trims_silence_as_tight_as_asked(tmp_path):
     loudest = max(rms(samples[i : i + 80]) for i in range(0, len(samples) - 80, 80))
     assert min(rms(samples[:edge]), rms(samples[-edge:])) > loudest * 10 ** (-45 / 20)
 
+
 def test_extra_festival_voices_speak_but_stay_out_of_the_default_draws(tmp_path):
     from seqpipe.data.synth import available_voices, extra_festival_voices, render, tts_jobs
 

@@ -1,6 +1,6 @@
 """Build the training/test manifests for the bundled speech models (deterministic from --seed).
 
-    nice python configs/speech/make_data.py digits   --out data/digits   # ~10 min on 2 cores
+    nice python configs/speech/make_data.py digits   --out data/digits --accented --single 1000  # ~13 min
     nice python configs/speech/make_data.py en-small --out data/en-small --draws 2  # ~30 min
 
 digits: FSDD speakers george, jackson, nicolas, yweweler (takes 0-44 train, 45-49 valid),
@@ -8,9 +8,11 @@ theo held out entirely for test; connected strings spliced from real takes; TTS 
 strings from every installed engine, with held-out voices (see seqpipe.data.synth) for test;
 valid_unseen_voices.jsonl speaks the validation strings in held-out voices (a dev set).
 --accented (either recipe) also writes train_accented.jsonl: TTS in training espeak-ng voices
-with random vowel shifts (seqpipe.data.synth.shift_vowels), accents no voice has; for
-en-small also train_accented_flite.jsonl, the same sentences in flite's training voices
-(words respelled through flite's lexicon addenda).
+with random vowel shifts (seqpipe.data.synth.shift_vowels), accents no voice has, and
+train_accented_flite.jsonl, the same in flite's training voices (words respelled through
+flite's lexicon addenda); digits also train_single_accented.jsonl, single digits trimmed
+tight. --single N (digits): two dev sets of N single digits in held-out voices, trimmed
+tight like FSDD's takes, plain and accented.
 en-small: sentences from offline prose (fortunes), split by sentence and by voice, plus
 the digits data's real FSDD takes so the model hears real voices too; --draws 2 also
 writes train_more_voices.jsonl, every training sentence once more in another voice;
