@@ -66,17 +66,16 @@ def accented_draw(
     write_manifest(out / f"train_accented{suffix}.jsonl", rows)
 
 
-def single_digit_dev(out: Path, voices: list[Voice], count: int, seed: int, rate: int) -> None:
-    """Dev sets shaped like the test speaker's clips, in held-out voices: ``count`` single
-    digits (each digit equally often) trimmed as tight as FSDD's, plain
-    (``valid_single_unseen.jsonl``) and with random vowel shifts
-    (``valid_single_accented.jsonl``), since an unseen speaker's accent is what the
-    strings in ``valid_unseen_voices.jsonl`` are too few and too easy to measure."""
+def single_digits(
+    name: str, count: int, voices: list[Voice], prefix: str, seed: int, out: Path, rate: int,
+    accent: bool,
+) -> None:  # fmt: skip
+    """``name``.jsonl: ``count`` single digits, each digit equally often, trimmed as tight
+    as FSDD's takes (the test speaker's clips are)."""
     texts = [ONES[i % len(ONES)] for i in range(count)]
-    for name, prefix, accent, offset in [("unseen", "su", False, 11), ("accented", "sa", True, 12)]:
-        jobs = tts_jobs(texts, voices, prefix, seed + offset, accent=accent)
-        rows = render(jobs, out / f"tts_valid_single_{name}", rate, margin_s=0.01)
-        write_manifest(out / f"valid_single_{name}.jsonl", rows)
+    jobs = tts_jobs(texts, voices, prefix, seed, accent=accent)
+    rows = render(jobs, out / f"tts_{name}", rate, margin_s=0.01)
+    write_manifest(out / f"{name}.jsonl", rows)
 
 
 def digits(
@@ -120,13 +119,14 @@ def digits(
         accented_draw(strings, train_voices, "espeak-ng", "", seed + 10, out, rate)
         strings = digit_strings(n(4000), seed + 13)
         accented_draw(strings, train_voices, "flite", "_flite", seed + 14, out, rate)
-        # and single digits, trimmed tight as FSDD's takes are
-        singles = [ONES[i % len(ONES)] for i in range(n(4000))]
-        jobs = tts_jobs(singles, train_voices, "as", seed + 15, accent=True)
-        rows = render(jobs, out / "tts_train_single_accented", rate, margin_s=0.01)
-        write_manifest(out / "train_single_accented.jsonl", rows)
-    if single:
-        single_digit_dev(out, test_voices, single, seed, rate)
+        single_digits("train_single_accented", n(4000), train_voices, "as", seed + 15, out, rate,
+                      accent=True)  # fmt: skip
+    if single:  # dev sets shaped like the test speaker's clips, in held-out voices: the 200
+        # strings of valid_unseen_voices.jsonl had saturated (four errors)
+        single_digits("valid_single_unseen", single, test_voices, "su", seed + 11, out, rate,
+                      accent=False)  # fmt: skip
+        single_digits("valid_single_accented", single, test_voices, "sa", seed + 12, out, rate,
+                      accent=True)  # fmt: skip
     write_manifest(out / "train.jsonl", fsdd_train + splice_train + tts_train)
     write_manifest(out / "valid.jsonl", fsdd_valid + tts_valid)
     write_manifest(out / "valid_unseen_voices.jsonl", tts_valid_unseen)
