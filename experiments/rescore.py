@@ -47,14 +47,16 @@ def main() -> None:
     decoder._shared()
     examples = pipeline.task.load_data(args.manifest, train=False)
     refs = [e["text"] for e in examples]
+    # posteriors() gives log-probs already; each member's [T, V] per utterance
     members = [posteriors(pipeline, examples, a) for a in args.warps]
     for other in args.others:
         member = Pipeline.load(other, device=torch.device("cpu")).eval()
         members.append(posteriors(member, examples, 1.0))
-    members = [[torch.log_softmax(u.float(), -1) for u in m] for m in members]
-    plain = [
-        torch.log_softmax(u.float(), -1).contiguous() for u in posteriors(pipeline, examples, 1.0)
-    ]
+    members = [[u.float().contiguous() for u in m] for m in members]
+    # the unwarped bundle's own, which the beam search reads (computed once)
+    plain = members[args.warps.index(1.0)] if 1.0 in args.warps else [
+        u.float().contiguous() for u in posteriors(pipeline, examples, 1.0)
+    ]  # fmt: skip
     # the ctc_beam pieces its ``rescore`` option uses: the final beam, its distinct words
     beams = [decoder.distinct_words(decoder._search(u)) for u in plain]
     print(f"distinct hypotheses per utterance: mean {np.mean([len(b) for b in beams]):.1f}")
@@ -70,15 +72,8 @@ def main() -> None:
     am = []  # per utterance: the members' mean exact log-likelihood of each hypothesis
     for i, beam in enumerate(beams):
         spelled = [decoder._spell(words) for words, _ in beam]
-        am.append(
-            np.mean(
-                [
-                    ctc_log_likelihoods([m[i]] * len(beam), spelled, decoder.blank).numpy()
-                    for m in members
-                ],
-                axis=0,
-            )
-        )
+        scores = [ctc_log_likelihoods([m[i]] * len(beam), spelled, decoder.blank) for m in members]
+        am.append(torch.stack(scores).mean(0).numpy())
     print("lm_weight word_score     wer")
     for lw, ws in itertools.product(args.lm_weight, args.word_score):
         picks = [

@@ -335,10 +335,11 @@ class CTCBeam:
     def distinct_words(self, results: list) -> list[tuple[list[str], float]]:
         """The final beam's first ``rescore`` distinct word sequences, best first, each
         with its (unweighted) LM score."""
-        words, out = self._resources.words, []
+        words, out, seen = self._resources.words, [], set()
         for result in results:
             text = [words.get_entry(w) for w in result.words if w >= 0]
-            if all(text != seen for seen, _ in out):
+            if tuple(text) not in seen:
+                seen.add(tuple(text))
                 out.append((text, result.lmScore))
                 if len(out) == self.options["rescore"]:
                     break
