@@ -12,7 +12,8 @@ with random vowel shifts (seqpipe.data.synth.shift_vowels), accents no voice has
 train_accented_flite.jsonl, the same in flite's training voices (words respelled through
 flite's lexicon addenda); digits also train_single_accented.jsonl, single digits trimmed
 tight. --single N (digits): two dev sets of N single digits in held-out voices, trimmed
-tight like FSDD's takes, plain and accented.
+tight like FSDD's takes, plain and accented. loso_*_{speaker}.jsonl: leave-one-real-
+speaker-out folds over the four training speakers (see leave_one_speaker_out).
 en-small: sentences from offline prose (fortunes), split by sentence and by voice, plus
 the digits data's real FSDD takes so the model hears real voices too; --draws 2 also
 writes train_more_voices.jsonl, every training sentence once more in another voice;
@@ -78,6 +79,18 @@ def single_digits(
     write_manifest(out / f"{name}.jsonl", rows)
 
 
+def leave_one_speaker_out(out: Path, train: list, valid: list, takes: list) -> None:
+    """loso_{train,valid,test}_{speaker}.jsonl for each real training speaker: the training
+    and validation data without any of the speaker's speech, and the speaker's single takes.
+    Unseen real speakers are what the digits target is about, and four folds of 500 real
+    clips measure recipe choices for them better than synthetic voices do (small models from
+    scratch: anything started from en-small has heard these speakers)."""
+    for speaker in sorted({e["speaker"] for e in takes}):
+        write_manifest(out / f"loso_train_{speaker}.jsonl", split_speakers(train, [speaker])[0])
+        write_manifest(out / f"loso_valid_{speaker}.jsonl", split_speakers(valid, [speaker])[0])
+        write_manifest(out / f"loso_test_{speaker}.jsonl", split_speakers(takes, [speaker])[1])
+
+
 def digits(
     out: Path, seed: int, fsdd: Path, scale: float, accented: bool = False, single: int = 0
 ) -> None:
@@ -127,8 +140,10 @@ def digits(
                       accent=False)  # fmt: skip
         single_digits("valid_single_accented", single, test_voices, "sa", seed + 12, out, rate,
                       accent=True)  # fmt: skip
-    write_manifest(out / "train.jsonl", fsdd_train + splice_train + tts_train)
-    write_manifest(out / "valid.jsonl", fsdd_valid + tts_valid)
+    train, valid = fsdd_train + splice_train + tts_train, fsdd_valid + tts_valid
+    write_manifest(out / "train.jsonl", train)
+    write_manifest(out / "valid.jsonl", valid)
+    leave_one_speaker_out(out, train, valid, fsdd_train + fsdd_valid)
     write_manifest(out / "valid_unseen_voices.jsonl", tts_valid_unseen)
     write_manifest(out / "test_single_real.jsonl", fsdd_test)
     write_manifest(out / "test_connected_real.jsonl", splice_test)
