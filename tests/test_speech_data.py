@@ -172,6 +172,42 @@ def test_extra_festival_voices_speak_but_stay_out_of_the_default_draws(tmp_path)
     assert all(0.5 < e["duration"] < 4 and e["text"] == "seven three one" for e in entries)
 
 
+def test_piper_pitch_shifts_formants_and_keeps_the_speaking_rate(monkeypatch):
+    """A VITS voice has no pitch control: the audio is declared at a shifted rate (played
+    faster or slower on resampling) and the length scale makes up for the tempo."""
+    pytest.importorskip("piper")
+    from types import SimpleNamespace
+
+    from seqpipe.data import synth
+
+    seen = []
+
+    def fake_synthesize(text, syn_config):
+        seen.append(syn_config.length_scale)
+        yield SimpleNamespace(audio_float_array=np.ones(100, np.float32))
+        yield SimpleNamespace(audio_float_array=np.zeros(50, np.float32))
+
+    voice = SimpleNamespace(synthesize=fake_synthesize, config=SimpleNamespace(sample_rate=22050))
+    monkeypatch.setattr(synth, "_piper_voice", lambda name: voice)
+    samples, rate = synth.synthesize("five", synth.Voice("piper", "x"), pitch=1.4, speed=1.25)
+    shift = 1.4**0.25
+    assert len(samples) == 150 and rate == round(22050 * shift)
+    assert seen == [pytest.approx(shift / 1.25)]
+    # played at the shifted rate, the 1/shift longer audio comes back to 1/speed
+    assert seen[0] * 22050 / rate == pytest.approx(1 / 1.25, rel=1e-3)
+
+
+def test_piper_voices_speak_digits_but_stay_out_of_the_default_draws(tmp_path):
+    from seqpipe.data.synth import available_voices, piper_voices, render, tts_jobs
+
+    voices = piper_voices()
+    if not voices:
+        pytest.skip("no piper voice installed (the piper extra)")
+    assert not set(voices) & set(available_voices())
+    entries = render(tts_jobs(["seven three one"], voices, "p", seed=0), tmp_path, 8000, workers=1)
+    assert entries[0]["speaker"] == str(voices[0]) and 0.5 < entries[0]["duration"] < 3
+
+
 def test_splice_rerun_over_existing_files_keeps_each_text_with_its_audio(tmp_path):
     """A rerun skips the wavs it finds; the text of every later file must not shift."""
     from seqpipe.data.synth import splice_fsdd

