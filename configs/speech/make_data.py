@@ -13,7 +13,8 @@ train_accented_flite.jsonl, the same in flite's training voices (words respelled
 flite's lexicon addenda); digits also train_single_accented.jsonl, single digits trimmed
 tight. --single N (digits): two dev sets of N single digits in held-out voices, trimmed
 tight like FSDD's takes, plain and accented. loso_*_{speaker}.jsonl: leave-one-real-
-speaker-out folds over the four training speakers (see leave_one_speaker_out).
+speaker-out folds over the four training speakers (see leave_one_speaker_out). --piper N
+(digits): N strings and N/2 tight single digits in piper's neural voice (the piper extra).
 en-small: sentences from offline prose (fortunes), split by sentence and by voice, plus
 the digits data's real FSDD takes so the model hears real voices too; --draws 2 also
 writes train_more_voices.jsonl, every training sentence once more in another voice;
