@@ -2,7 +2,8 @@
 
 The beam search keeps one approximate acoustic score per hypothesis. Here each distinct
 word sequence in the final beam is scored again, exactly (``ctc_loss``), by each member:
-the bundle at another spectrum warp (``--warps``) or another bundle (``--with``). Members
+the bundle at another spectrum warp (``--warps``) or another bundle (``--with``; with
+``--union`` the candidates include those bundles' own final beams too). Members
 are combined per *hypothesis*, not per frame, so they need not put their CTC spikes on
 the same frames (averaging frame posteriors fails for that reason, docs/speech-log.md).
 Prints the WER of the beam's own choice, of the best hypothesis in it (the oracle), then
@@ -38,6 +39,9 @@ def main() -> None:
     parser.add_argument("--warps", type=float, nargs="+", default=[1.0])
     parser.add_argument("--with", dest="others", nargs="*", default=[], help="more bundles")
     parser.add_argument("--nbest", type=int, default=32)
+    parser.add_argument(
+        "--union", action="store_true", help="also rescore the --with bundles' own final beams"
+    )
     parser.add_argument("--lm-weight", type=float, nargs="+", default=[2.0])
     parser.add_argument("--word-score", type=float, nargs="+", default=[-1.0])
     args = parser.parse_args()
@@ -49,9 +53,8 @@ def main() -> None:
     refs = [e["text"] for e in examples]
     # posteriors() gives log-probs already; each member's [T, V] per utterance
     members = [posteriors(pipeline, examples, a) for a in args.warps]
-    for other in args.others:
-        member = Pipeline.load(other, device=torch.device("cpu")).eval()
-        members.append(posteriors(member, examples, 1.0))
+    others = [Pipeline.load(o, device=torch.device("cpu")).eval() for o in args.others]
+    members += [posteriors(member, examples, 1.0) for member in others]
     members = [[u.float().contiguous() for u in m] for m in members]
     # the unwarped bundle's own, which the beam search reads (computed once)
     plain = members[args.warps.index(1.0)] if 1.0 in args.warps else [
@@ -59,6 +62,14 @@ def main() -> None:
     ]  # fmt: skip
     # the ctc_beam pieces its ``rescore`` option uses: the final beam, its distinct words
     beams = [decoder.distinct_words(decoder._search(u)) for u in plain]
+    if args.union:  # each --with bundle's own final beam joins the candidates
+        for j, member in enumerate(others, start=len(args.warps)):
+            member.decoder.set_options(rescore=args.nbest)
+            member.decoder._shared()
+            for beam, u in zip(beams, members[j], strict=True):
+                seen = {tuple(words) for words, _ in beam}
+                extra = member.decoder.distinct_words(member.decoder._search(u))
+                beam += [(w, lm) for w, lm in extra if tuple(w) not in seen]
     print(f"distinct hypotheses per utterance: mean {np.mean([len(b) for b in beams]):.1f}")
     texts = [[" ".join(words) for words, _ in beam] for beam in beams]
     print(f"beam's own best: WER {jiwer.wer(refs, [t[0] for t in texts]):.4f}")
