@@ -11,6 +11,9 @@ of every rescoring option:
 
     lm_weight * lm_score + word_score * words + mean over members of log P_ctc(text | audio)
 
+(``--combine posterior``: the last term is instead the log of the members' mean posterior
+over the candidates, each member's likelihoods normalised over them first.)
+
     python experiments/rescore.py en-small data/en-small/valid_unseen_voices.jsonl \\
         --warps 0.92 1.0 1.08 --lm-weight 1.5 2.0 2.5 --word-score -1 -0.5 0
 
@@ -39,6 +42,13 @@ def main() -> None:
     parser.add_argument("--warps", type=float, nargs="+", default=[1.0])
     parser.add_argument("--with", dest="others", nargs="*", default=[], help="more bundles")
     parser.add_argument("--nbest", type=int, default=32)
+    parser.add_argument(
+        "--combine",
+        choices=["loglik", "posterior"],
+        default="loglik",
+        help="members' mean log-likelihood, or the log of their mean posterior over the "
+        "candidates (each member's likelihoods normalised first: the sum rule)",
+    )
     parser.add_argument(
         "--union", action="store_true", help="also rescore the --with bundles' own final beams"
     )
@@ -80,11 +90,15 @@ def main() -> None:
     print(f"oracle in the {args.nbest}-best: WER {jiwer.wer(refs, oracle):.4f}")
     lm_scores = [np.array([lm for _, lm in beam]) for beam in beams]
     n_words = [np.array([len(words) for words, _ in beam]) for beam in beams]
-    am = []  # per utterance: the members' mean exact log-likelihood of each hypothesis
+    am = []  # per utterance: the members' combined exact log-likelihood of each hypothesis
     for i, beam in enumerate(beams):
         spelled = [decoder._spell(words) for words, _ in beam]
         scores = [ctc_log_likelihoods([m[i]] * len(beam), spelled, decoder.blank) for m in members]
-        am.append(torch.stack(scores).mean(0).numpy())
+        scores = torch.stack(scores)  # [members, hypotheses]
+        if args.combine == "posterior":
+            am.append((scores.log_softmax(1).logsumexp(0) - np.log(len(members))).numpy())
+        else:
+            am.append(scores.mean(0).numpy())
     print("lm_weight word_score     wer")
     for lw, ws in itertools.product(args.lm_weight, args.word_score):
         picks = [
