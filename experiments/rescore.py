@@ -16,6 +16,8 @@ over the candidates, each member's likelihoods normalised over them first.)
 
     python experiments/rescore.py en-small data/en-small/valid_unseen_voices.jsonl \\
         --warps 0.92 1.0 1.08 --lm-weight 1.5 2.0 2.5 --word-score -1 -0.5 0
+    python experiments/rescore.py runs/B/model.safetensors data/digits/loso_test_george.jsonl \
+        --with runs/L/ctc.safetensors --union --combine posterior --lm-weight 0 --word-score 0
 
 Measured on en-small: docs/speech-log.md. The single-member case (the bundle at warp 1.0)
 is what ``ctc_beam``'s ``rescore`` option ships.
@@ -87,7 +89,7 @@ def main() -> None:
         min(t, key=lambda h, r=r: jiwer.wer(r, h) if r else len(h))
         for t, r in zip(texts, refs, strict=True)
     ]
-    print(f"oracle in the {args.nbest}-best: WER {jiwer.wer(refs, oracle):.4f}")
+    print(f"oracle among the candidates: WER {jiwer.wer(refs, oracle):.4f}")
     lm_scores = [np.array([lm for _, lm in beam]) for beam in beams]
     n_words = [np.array([len(words) for words, _ in beam]) for beam in beams]
     am = []  # per utterance: the members' combined exact log-likelihood of each hypothesis
