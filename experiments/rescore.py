@@ -16,7 +16,7 @@ over the candidates, each member's likelihoods normalised over them first.)
 
     python experiments/rescore.py en-small data/en-small/valid_unseen_voices.jsonl \\
         --warps 0.92 1.0 1.08 --lm-weight 1.5 2.0 2.5 --word-score -1 -0.5 0
-    python experiments/rescore.py runs/B/model.safetensors data/digits/loso_test_george.jsonl \
+    python experiments/rescore.py runs/B/model.safetensors data/digits/loso_test_george.jsonl \\
         --with runs/L/ctc.safetensors --union --combine posterior --lm-weight 0 --word-score 0
 
 Measured on en-small: docs/speech-log.md. The single-member case (the bundle at warp 1.0)
@@ -35,6 +35,14 @@ from vtln import posteriors
 
 from seqpipe.decoders.ctc_beam import ctc_log_likelihoods
 from seqpipe.pipeline import Pipeline
+
+
+def final_beams(decoder, utterances: list[torch.Tensor], nbest: int) -> list[list]:
+    """Each utterance's final beam as up to ``nbest`` distinct (words, lm score), best first:
+    the pieces ``ctc_beam``'s ``rescore`` option uses."""
+    decoder.set_options(rescore=nbest)
+    decoder._shared()
+    return [decoder.distinct_words(decoder._search(u)) for u in utterances]
 
 
 def main() -> None:
@@ -59,8 +67,6 @@ def main() -> None:
     args = parser.parse_args()
     pipeline = Pipeline.load(args.bundle, device=torch.device("cpu")).eval()
     decoder = pipeline.decoder
-    decoder.set_options(rescore=args.nbest)
-    decoder._shared()
     examples = pipeline.task.load_data(args.manifest, train=False)
     refs = [e["text"] for e in examples]
     # posteriors() gives log-probs already; each member's [T, V] per utterance
@@ -72,15 +78,12 @@ def main() -> None:
     plain = members[args.warps.index(1.0)] if 1.0 in args.warps else [
         u.float().contiguous() for u in posteriors(pipeline, examples, 1.0)
     ]  # fmt: skip
-    # the ctc_beam pieces its ``rescore`` option uses: the final beam, its distinct words
-    beams = [decoder.distinct_words(decoder._search(u)) for u in plain]
+    beams = final_beams(decoder, plain, args.nbest)
     if args.union:  # each --with bundle's own final beam joins the candidates
         for j, member in enumerate(others, start=len(args.warps)):
-            member.decoder.set_options(rescore=args.nbest)
-            member.decoder._shared()
-            for beam, u in zip(beams, members[j], strict=True):
+            extras = final_beams(member.decoder, members[j], args.nbest)
+            for beam, extra in zip(beams, extras, strict=True):
                 seen = {tuple(words) for words, _ in beam}
-                extra = member.decoder.distinct_words(member.decoder._search(u))
                 beam += [(w, lm) for w, lm in extra if tuple(w) not in seen]
     print(f"distinct hypotheses per utterance: mean {np.mean([len(b) for b in beams]):.1f}")
     texts = [[" ".join(words) for words, _ in beam] for beam in beams]
