@@ -150,6 +150,39 @@ def test_make_bundle_averages_runs_and_attaches_the_recipes_decoder(tmp_path):
     assert done.returncode != 0 and "do not hold the same model" in done.stderr
 
 
+def test_make_bundle_ships_runs_of_different_seeds_as_one_ensemble(tmp_path):
+    """--ensemble keeps each run whole as a member; the bundle decodes their mean posterior."""
+    recipe = SPEECH_RECIPES / "digits-base.yaml"
+    config = load_config(recipe)
+    config["model"] = {**config["model"], "hidden_size": 8, "num_layers": 1}
+    config["features"] = {**config["features"], "name": "mfcc"}
+    runs = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        runs.append(Pipeline.from_config({**config, "seed": seed}).save(tmp_path / f"r{seed}.st"))
+    out = tmp_path / "ensemble.safetensors"
+    done = make_bundle(*runs, recipe, out, "--ensemble")
+    assert done.returncode == 0, done.stderr
+    meta = read_bundle_metadata(out)
+    member = read_bundle_metadata(runs[0])["config"]["model"]  # resolved: defaults filled in
+    assert meta["config"]["model"] == {"name": "ctc_ensemble", "size": 2, "member": member}
+    assert meta["ensemble"] == list(map(str, runs)) and meta["seeds"] == [0, 1]
+    shipped, members = Pipeline.load(out), [Pipeline.load(r) for r in runs]
+    waves, lengths = torch.randn(2, 8000), torch.tensor([8000, 5000])
+    with torch.no_grad():
+        feats, feat_lengths = shipped.features(waves, lengths)
+        log_probs, _ = shipped.model(feats, feat_lengths)
+        posteriors = [torch.softmax(m.model(feats, feat_lengths)[0], -1) for m in members]
+    torch.testing.assert_close(log_probs.exp(), (posteriors[0] + posteriors[1]) / 2)
+
+    other = {**config, "features": {**config["features"], "n_mels": 32}}
+    Pipeline.from_config(other).save(tmp_path / "other.safetensors")
+    done = make_bundle(runs[0], tmp_path / "other.safetensors", recipe, out, "--ensemble")
+    assert done.returncode != 0 and "do not share one model config and front end" in done.stderr
+    done = make_bundle(runs[0], recipe, out, "--ensemble")
+    assert done.returncode != 0 and "at least two runs" in done.stderr
+
+
 def test_make_bundle_drops_a_training_only_speller(tmp_path):
     """A ctc_rnn trained with an attention speller ships as plain ctc_rnn, same CTC output."""
     recipe = SPEECH_RECIPES / "digits.yaml"

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from seqpipe.errors import SeqpipeError
 from seqpipe.models.acoustic import CTCRNN, LAS
 from seqpipe.pipeline import Pipeline
 from seqpipe.text import VOCAB, encode
@@ -135,6 +136,7 @@ def speech_batch(tmp_path, texts=("one two", "three")):
         {"name": "ctc_rnn", "hidden_size": 16, "num_layers": 1, "channels": 4},
         {"name": "ctc_rnn", "hidden_size": 16, "num_layers": 1, "speller_size": 8},
         {"name": "las", "hidden_size": 16, "num_layers": 2, "decoder_hidden_size": 16},
+        {"name": "ctc_ensemble", "member": {"name": "ctc_rnn", "hidden_size": 8, "channels": 4}},
     ],
 )
 def test_speech_task_loss_evaluate_and_bundle(tmp_path, model):
@@ -261,3 +263,28 @@ def test_speech_recipes_build(recipe):
     assert pipeline.config["task"]["name"] == "speech"
     params = sum(p.numel() for p in pipeline.parameters())
     assert params * 4 < 16e6  # bundles stay small: en-small's 3 x BiGRU 256 is 13.4 MB
+
+
+def test_ctc_ensemble_decodes_the_mean_of_its_members_posteriors():
+    """Each member is the model it was built as; the output is log(mean(softmax)) over them."""
+    member = {"name": "ctc_rnn", "hidden_size": 8, "num_layers": 1, "channels": 4}
+    torch.manual_seed(0)
+    ensemble = Pipeline.from_config(
+        tiny_config({"name": "ctc_ensemble", "size": 3, "member": member})
+    )
+    assert ensemble.config["model"]["size"] == 3 and len(ensemble.model.members) == 3
+    x, lengths = padded_batch(size=16)
+    with torch.no_grad():
+        log_probs, out_lengths = ensemble.model.eval()(x, lengths)
+        members = [torch.softmax(m(x, lengths)[0], -1) for m in ensemble.model.members]
+        lone, lone_lengths = ensemble.model(x[2:, :17], lengths[2:])
+    assert not torch.allclose(members[0], members[1])  # seeds differ, so the mean is not a copy
+    torch.testing.assert_close(log_probs.exp(), torch.stack(members).mean(0))
+    assert out_lengths.tolist() == [10, 8, 5] and lone_lengths.tolist() == [5]
+    torch.testing.assert_close(lone[0, :5], log_probs[2, :5])  # padding never leaks in
+
+    with pytest.raises(SeqpipeError, match="model.size: expected"):
+        Pipeline.from_config(tiny_config({"name": "ctc_ensemble", "size": 1, "member": member}))
+    with pytest.raises(SeqpipeError, match="ctc_ensemble member: model.hidden_size: expected"):
+        bad = {**member, "hidden_size": "wide"}
+        Pipeline.from_config(tiny_config({"name": "ctc_ensemble", "member": bad}))

@@ -31,6 +31,11 @@ def register_models(register):
         help="conv front end + bidirectional LSTM/GRU + CTC head (DeepSpeech2-style)",
     )
     register(
+        "ctc_ensemble",
+        "seqpipe.models.ensemble:CTCEnsemble",
+        help="several CTC models of one config, frame posteriors averaged",
+    )
+    register(
         "las",
         "seqpipe.models.acoustic:LAS",
         help="listen-attend-spell: pyramidal BiLSTM + attention decoder + joint CTC head",
