@@ -159,7 +159,8 @@ def test_make_bundle_ships_runs_of_different_seeds_as_one_ensemble(tmp_path):
     runs = []
     for seed in (0, 1):
         torch.manual_seed(seed)
-        runs.append(Pipeline.from_config({**config, "seed": seed}).save(tmp_path / f"r{seed}.st"))
+        run = Pipeline.from_config({**config, "seed": seed, "name": f"run{seed}"})
+        runs.append(run.save(tmp_path / f"r{seed}.st"))
     out = tmp_path / "ensemble.safetensors"
     done = make_bundle(*runs, recipe, out, "--ensemble")
     assert done.returncode == 0, done.stderr
@@ -167,6 +168,7 @@ def test_make_bundle_ships_runs_of_different_seeds_as_one_ensemble(tmp_path):
     member = read_bundle_metadata(runs[0])["config"]["model"]  # resolved: defaults filled in
     assert meta["config"]["model"] == {"name": "ctc_ensemble", "size": 2, "member": member}
     assert meta["ensemble"] == list(map(str, runs)) and meta["seeds"] == [0, 1]
+    assert meta["config"]["name"] == "digits-base"  # named by the recipe that ships it
     shipped, members = Pipeline.load(out), [Pipeline.load(r) for r in runs]
     waves, lengths = torch.randn(2, 8000), torch.tensor([8000, 5000])
     with torch.no_grad():

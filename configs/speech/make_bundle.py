@@ -1,4 +1,4 @@
-"""Ship a trained run as a bundled model: same weights, the recipe's decoder attached.
+"""Ship a trained run as a bundled model: same weights, the recipe's name and decoder.
 
     python configs/speech/make_bundle.py runs/digits/model.safetensors configs/speech/digits.yaml \
         seqpipe/bundled/digits.safetensors
@@ -96,6 +96,7 @@ def main() -> None:
     recipe = load_config(args.recipe)
     if recipe.get("decoder"):
         config["decoder"] = recipe["decoder"]
+    config["name"] = recipe.get("name", config.get("name"))  # the recipe that ships it
     pipeline = Pipeline.from_config({**config, "_source": args.recipe})
     pipeline.load_state_dict(weights, strict=True)
     extra = {"recipe": args.recipe, **({"dropped": "model.speller"} if args.drop_speller else {})}
