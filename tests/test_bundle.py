@@ -199,6 +199,6 @@ def test_make_bundle_drops_a_training_only_speller(tmp_path):
     assert not any(k.startswith("model.speller.") for k in load_file(out))
     shipped = Pipeline.load(out)
     assert shipped.config["model"]["speller_size"] == 0 and not shipped.model.joint
-    x, lengths = torch.randn(2, 50, 80), torch.tensor([50, 31])
+    x, lengths = torch.randn(2, 50, joint.features.output_size), torch.tensor([50, 31])
     with torch.no_grad():
         torch.testing.assert_close(shipped.model(x, lengths)[0], joint.model(x, lengths)[0])

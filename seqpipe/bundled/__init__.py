@@ -18,7 +18,7 @@ BUNDLES = {
     ),
     "digits": (
         "digits.safetensors",
-        "connected English digits, en-small's CTC BiGRU fine-tuned + digit-lexicon beam (configs/speech/digits.yaml)",
+        "connected English digits, two 8 kHz MFCC CTC BiGRUs averaged + digit-lexicon beam (configs/speech/digits.yaml)",
     ),
 }
 
