@@ -278,7 +278,7 @@ def test_ctc_ensemble_decodes_the_mean_of_its_members_posteriors():
         log_probs, out_lengths = ensemble.model.eval()(x, lengths)
         members = [torch.softmax(m(x, lengths)[0], -1) for m in ensemble.model.members]
         lone, lone_lengths = ensemble.model(x[2:, :17], lengths[2:])
-    assert not torch.allclose(members[0], members[1])  # seeds differ, so the mean is not a copy
+    assert not torch.allclose(members[0], members[1])  # members start apart: the mean is no copy
     torch.testing.assert_close(log_probs.exp(), torch.stack(members).mean(0))
     assert out_lengths.tolist() == [10, 8, 5] and lone_lengths.tolist() == [5]
     torch.testing.assert_close(lone[0, :5], log_probs[2, :5])  # padding never leaks in

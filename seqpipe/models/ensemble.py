@@ -32,8 +32,6 @@ class CTCEnsemble(nn.Module):
         from seqpipe.pipeline import build_component
         from seqpipe.plugins import registry
 
-        if member.get("name") == "ctc_ensemble":
-            raise ValueError("ctc_ensemble: a member cannot itself be an ensemble")
         wired = {"input_size": input_size, "output_size": output_size, "vocab_size": output_size}
         built = [
             build_component(registry(), "model", member, source="ctc_ensemble member", wired=wired)
