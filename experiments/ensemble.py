@@ -12,11 +12,11 @@ the ensemble's, decoded by the first bundle's decoder.
 from __future__ import annotations
 
 import argparse
-import math
 
 import torch
 from vtln import decode, posteriors, word_errors
 
+from seqpipe.models.ensemble import mean_posterior
 from seqpipe.pipeline import Pipeline
 
 
@@ -37,8 +37,7 @@ def main() -> None:
 
     for name, post in zip(args.bundles, members, strict=True):
         print(f"{name}: WER {wer(post):.4f}")
-    log_n = math.log(len(members))
-    mean = [torch.logsumexp(torch.stack(f), 0) - log_n for f in zip(*members, strict=True)]
+    mean = [mean_posterior(f) for f in zip(*members, strict=True)]
     print(f"ensemble of {len(members)}: WER {wer(mean):.4f}")
 
 

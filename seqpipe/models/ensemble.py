@@ -11,11 +11,17 @@ end, so they must have been trained on the same features; ``configs/speech/make_
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import torch
 from annotated_types import Ge
 from torch import nn
+
+
+def mean_posterior(log_probs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """log(mean(exp(each))): the members' log-probabilities [..., V] averaged as probabilities."""
+    return torch.logsumexp(torch.stack(list(log_probs)), 0) - math.log(len(log_probs))
 
 
 class CTCEnsemble(nn.Module):
@@ -41,5 +47,5 @@ class CTCEnsemble(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         outputs = [member(x, lengths) for member in self.members]  # one config: same lengths
-        log_probs = torch.stack([torch.log_softmax(out.float(), -1) for out, _ in outputs])
-        return torch.logsumexp(log_probs, 0) - math.log(len(outputs)), outputs[0][1]
+        log_probs = [torch.log_softmax(out.float(), -1) for out, _ in outputs]
+        return mean_posterior(log_probs), outputs[0][1]
