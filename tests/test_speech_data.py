@@ -334,3 +334,153 @@ def test_flite_accent_respells_words_through_lexicon_addenda(tmp_path):
     cmd = ["flite", "-voice", "slt", "-add_lex", str(tmp_path / "a.lex"), "-ps", "-t", "nine"]
     spoken = subprocess.run([*cmd, "-o", "none"], capture_output=True, text=True, check=True)
     assert spoken.stdout.split()[1:-1] == [p.rstrip("012") for p in nine.split()]
+
+
+def _librispeech(root, speakers):
+    """A LibriSpeech-layout subset: speakers {id: (sex, [texts])}, SPEAKERS.TXT one level up."""
+    subset = root / "train-clean-5"
+    table = ["; ID | SEX | SUBSET | MINUTES | NAME"]
+    for speaker, (sex, texts) in speakers.items():
+        chapter = subset / speaker / "100"
+        chapter.mkdir(parents=True)
+        lines = []
+        for n, text in enumerate(texts):
+            utterance = f"{speaker}-100-{n:04d}"
+            sf.write(str(chapter / f"{utterance}.flac"), np.zeros(1600, np.float32), 16000)
+            lines.append(f"{utterance} {text}")
+        (chapter / f"{speaker}-100.trans.txt").write_text("\n".join(lines) + "\n")
+        table.append(f"{speaker:<4} | {sex} | train-clean-5 | 25.0 | Reader {speaker}")
+    (root / "SPEAKERS.TXT").write_text("\n".join(table) + "\n")
+    return subset
+
+
+def test_librispeech_reader_gives_normalised_text_speakers_and_sexes(tmp_path):
+    from seqpipe.data.corpora import read_librispeech
+
+    subset = _librispeech(tmp_path, {"19": ("F", ["HE'S GONE 2 DAYS"]), "32": ("M", ["YES"])})
+    entries = read_librispeech(subset)
+    assert [(e["text"], e["speaker"], e["gender"]) for e in entries] == [
+        ("he's gone two days", "19", "f"),
+        ("yes", "32", "m"),
+    ]
+    assert entries[0]["duration"] == 0.1 and entries[0]["audio"].endswith("19-100-0000.flac")
+    listing = subset / "32" / "100" / "32-100.trans.txt"
+    listing.write_text("32-100-0000 YES\nGARBLED\n")
+    with pytest.raises(SeqpipeError, match=r"32-100.trans.txt:2: expected"):
+        read_librispeech(subset)
+    listing.write_text("32-100-0009 YES\n")
+    with pytest.raises(SeqpipeError, match=r"32-100.trans.txt:1: no audio file .*32-100-0009.flac"):
+        read_librispeech(subset)
+
+
+def test_sphinx_reader_pairs_fileids_strips_markup_and_reads_sphere(tmp_path):
+    from seqpipe.data.corpora import read_sphinx
+
+    etc, wav = tmp_path / "etc", tmp_path / "wav" / "an4_clstk"
+    etc.mkdir()
+    ids = ["an4_clstk/fash/an251-fash-b", "an4_clstk/mgah/cen1-mgah-b"]
+    for fileid, fmt in zip(ids, ("NIST", "WAV"), strict=True):
+        path = tmp_path / "wav" / f"{fileid}.{'sph' if fmt == 'NIST' else 'wav'}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), np.zeros(3200, np.float32), 16000, format=fmt, subtype="PCM_16")
+    (etc / "an4_train.fileids").write_text("\n".join(ids) + "\n")
+    transcription = etc / "an4_train.transcription"
+    transcription.write_text(
+        "<s> U M N Y H SIX </s> (an251-fash-b)\n<s> ++NOISE++ YES </s> (cen1-mgah-b)\n"
+    )
+    entries = read_sphinx(transcription)
+    assert [(e["text"], e["speaker"], e["gender"], e["duration"]) for e in entries] == [
+        ("u m n y h six", "fash", "f", 0.2),
+        ("yes", "mgah", "m", 0.2),
+    ]
+    assert wav.exists() and entries[0]["audio"].endswith(".sph")
+    transcription.write_text("<s> U M N Y H SIX </s> (an251-fash-b)\n<s> YES </s>\n")
+    with pytest.raises(SeqpipeError, match=r"an4_train.transcription:2: expected '<s> TEXT"):
+        read_sphinx(transcription)
+    transcription.write_text("<s> YES </s> (cen1-mgah-b)\n<s> NO </s> (an251-fash-b)\n")
+    with pytest.raises(SeqpipeError, match=r"transcription:1: utterance 'cen1-mgah-b' but"):
+        read_sphinx(transcription)
+    transcription.write_text("<s> YES </s> (an251-fash-b)\n")
+    with pytest.raises(SeqpipeError, match=r"1 transcripts but .*fileids lists 2"):
+        read_sphinx(transcription)
+
+
+def test_ljspeech_and_commonvoice_readers(tmp_path):
+    from seqpipe.data.corpora import read_commonvoice, read_ljspeech
+
+    (tmp_path / "wavs").mkdir()
+    write_wav(tmp_path / "wavs" / "LJ001-0001.wav")
+    metadata = tmp_path / "metadata.csv"
+    metadata.write_text("LJ001-0001|Printing, in 1 sense.|Printing, in one sense.\n")
+    (entry,) = read_ljspeech(tmp_path)
+    assert (entry["text"], entry["speaker"]) == ("printing in one sense", "LJ")
+    metadata.write_text("LJ001-0001|Printing, in one sense.|\n")
+    with pytest.raises(SeqpipeError, match=r"metadata.csv:1: expected 'id\|text"):
+        read_ljspeech(tmp_path)
+
+    (tmp_path / "clips").mkdir()
+    write_wav(tmp_path / "clips" / "a.wav")
+    write_wav(tmp_path / "clips" / "b.wav")
+    tsv = tmp_path / "train.tsv"
+    tsv.write_text(
+        "client_id\tpath\tsentence\tgender\n"
+        'c1\ta.wav\t"Hello," she said.\tfemale_feminine\n'
+        "c2\tb.wav\tIt is 5 o'clock.\t\n"
+    )
+    entries = read_commonvoice(tsv)
+    assert [(e["text"], e["speaker"], e.get("gender")) for e in entries] == [
+        ("hello she said", "c1", "f"),
+        ("it is five o'clock", "c2", None),
+    ]
+    tsv.write_text("client_id\tpath\tsentence\nc1\ta.wav\n")
+    with pytest.raises(SeqpipeError, match=r"train.tsv:2: 2 fields, the header has 3"):
+        read_commonvoice(tsv)
+    tsv.write_text("path\tsentence\n")
+    with pytest.raises(SeqpipeError, match=r"train.tsv:1: expected a header"):
+        read_commonvoice(tsv)
+
+
+def test_choose_speakers_takes_turns_between_sexes_and_is_seeded():
+    from seqpipe.data.manifest import choose_speakers
+
+    entries = [{"audio": f"{s}.wav", "speaker": s, "gender": "f"} for s in "abcdefgh"]
+    entries += [{"audio": f"{s}.wav", "speaker": s, "gender": "m"} for s in "mn"]
+    for seed in range(5):
+        chosen = choose_speakers(entries, 4, seed)
+        assert len(chosen) == 4 and {"m", "n"} <= set(chosen)
+    draws = {tuple(choose_speakers(entries, 4, seed)) for seed in range(10)}
+    assert len(draws) > 1 and choose_speakers(entries, 4, 3) == choose_speakers(entries, 4, 3)
+    with pytest.raises(SeqpipeError, match="cannot hold out 10 speakers of 10"):
+        choose_speakers(entries, 10)
+
+
+def test_data_import_command_holds_out_whole_speakers(tmp_path):
+    from seqpipe.cli import build_cli
+
+    texts = ["ONE", "TWO", "THREE"]
+    subset = _librispeech(
+        tmp_path, {s: (sex, texts) for s, sex in zip("1 2 3 4 5 6".split(), "FFFMMM", strict=True)}
+    )
+    out = tmp_path / "lists" / "train.jsonl"
+    dev = tmp_path / "lists" / "dev.jsonl"
+    args = [
+        "data",
+        "import",
+        "librispeech",
+        str(subset),
+        "-o",
+        str(out),
+        "--held-out-output",
+        str(dev),
+    ]
+    result = CliRunner().invoke(build_cli(), [*args, "--hold-out-speakers", "2", "--hold-out", "1"])
+    assert result.exit_code == 0, result.output
+    train, held = read_manifest(out), read_manifest(dev)
+    assert len(train) == 9 and len(held) == 9
+    held_speakers = {e["speaker"] for e in held}
+    assert "1" in held_speakers and not held_speakers & {e["speaker"] for e in train}
+    assert {e["gender"] for e in held if e["speaker"] != "1"} == {"f", "m"}
+    assert f"{dev}: 9 utterances" in result.output
+
+    result = CliRunner().invoke(build_cli(), [*args, "--hold-out", "nobody"])
+    assert result.exit_code != 0 and "no utterances by speaker(s) nobody" in result.output

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -111,3 +112,67 @@ def split_speakers(
     keep = [e for e in entries if e.get("speaker") not in held]
     out = [e for e in entries if e.get("speaker") in held]
     return keep, out
+
+
+def choose_speakers(entries: list[dict[str, Any]], count: int, seed: int = 0) -> list[str]:
+    """``count`` speakers drawn with ``seed``, taking turns between the sexes where known.
+
+    Speakers are grouped by their entries' ``gender`` (unknown as a group of its own) and
+    drawn from each group in turn, so four held-out speakers from a corpus of both sexes
+    are two women and two men.
+    """
+    groups: dict[str, set[str]] = {}
+    for entry in entries:
+        if "speaker" not in entry:
+            raise SeqpipeError(f"{entry['audio']}: no speaker to hold out by")
+        groups.setdefault(str(entry.get("gender", "")), set()).add(entry["speaker"])
+    speakers = set().union(*groups.values()) if groups else set()
+    if not 0 < count < len(speakers):
+        raise SeqpipeError(
+            f"cannot hold out {count} speakers of {len(speakers)}: at least one must stay"
+        )
+    rng = random.Random(seed)
+    queues = [rng.sample(sorted(group), len(group)) for _, group in sorted(groups.items())]
+    chosen: list[str] = []
+    while len(chosen) < count:
+        for queue in queues:
+            while queue and queue[-1] in chosen:  # a speaker listed under two sexes
+                queue.pop()
+            if queue and len(chosen) < count:
+                chosen.append(queue.pop())
+    return sorted(chosen)
+
+
+def write_split(
+    output: str | os.PathLike,
+    entries: list[dict[str, Any]],
+    held_out: Iterable[str] = (),
+    held_out_output: str | os.PathLike | None = None,
+    relative: bool = True,
+) -> list[str]:
+    """Write ``entries`` less the ``held_out`` speakers to ``output``, and those speakers'
+    to ``held_out_output`` (default: OUTPUT with ``.heldout`` before the suffix).
+
+    Returns one summary line per manifest written.
+    """
+    held_out = sorted(set(held_out))
+    unknown = sorted(set(held_out) - {e.get("speaker") for e in entries})
+    if unknown:
+        raise SeqpipeError(f"no utterances by speaker(s) {', '.join(unknown)} to hold out")
+    kept, held = split_speakers(entries, held_out)
+    written = [(Path(output), kept)]
+    if held_out:
+        out = Path(output)
+        written.append(
+            (Path(held_out_output or out.with_name(f"{out.stem}.heldout{out.suffix}")), held)
+        )
+    lines = []
+    for path, part in written:
+        write_manifest(path, part, relative=relative)
+        speakers = sorted({e["speaker"] for e in part if "speaker" in e})
+        named = f": {', '.join(speakers)}" if part is held else ""
+        lines.append(
+            f"{path}: {len(part)} utterances, {sum(e['duration'] for e in part) / 3600:.2f} h, "
+            f"{len(speakers)} speakers{named}"
+        )
+    return lines
