@@ -113,6 +113,35 @@ def test_wave_augment_is_identity_in_eval_and_speed_changes_lengths():
     assert out[1, 5000:].abs().sum() == 0
 
 
+def test_reverb_tail_decays_by_rt60_keeps_loudness_and_leaves_others_dry():
+    from seqpipe.features.augment import Reverb
+
+    rate = 8000
+    reverb = Reverb(rate, prob=1.0, rt60=(0.4, 0.4), drr_db=(0.0, 0.0))
+    torch.manual_seed(0)
+    rir = reverb.impulse_responses(64, torch.device("cpu"))
+    assert rir.shape == (64, int(0.4 * rate)) and torch.all(rir[:, 0] == 1)
+    assert torch.allclose(rir[:, 1:].norm(dim=1), torch.ones(64), atol=1e-5)  # DRR 0 dB
+    energy = rir[:, 1:].pow(2).mean(0)
+    first, last = energy[:400].mean(), energy[2400:2800].mean()  # windows 0.3 s apart
+    decay_db = 10 * torch.log10(first / last)
+    assert 42 < decay_db < 48  # 60 dB per 0.4 s -> 45 dB over 0.3 s
+
+    waves = torch.randn(3, 4000)
+    out = reverb(waves)
+    assert torch.allclose(out.pow(2).mean(1), waves.pow(2).mean(1), rtol=1e-4)
+    assert not torch.allclose(out, waves)
+    reverb.prob = 0.0
+    assert torch.equal(reverb(waves), waves)
+    reverb.prob = 1.0
+    reverb.eval()
+    assert torch.equal(reverb(waves), waves)
+
+    aug = WaveAugment(speeds=(), noise_snr_db=None, gain_db=None, reverb=1.0, sample_rate=rate)
+    out, new = aug(waves, torch.tensor([4000, 2000, 1000]))
+    assert new.tolist() == [4000, 2000, 1000] and out[1, 2000:].abs().sum() == 0
+
+
 def test_random_silence_shifts_each_utterance_and_keeps_its_samples():
     from seqpipe.features.augment import random_silence
 
@@ -151,7 +180,7 @@ def test_vtlp_moves_a_formant_by_each_utterances_factor_and_keeps_the_band_edges
 
 
 def test_feature_modules_augment_only_in_training():
-    features = LogMel(8000, 20, augment=True, spec_augment=True, vtlp=0.1)
+    features = LogMel(8000, 20, augment=True, spec_augment=True, vtlp=0.1, reverb=0.5)
     waves, lengths = batch()
     features.eval()
     a, _ = features(waves, lengths)

@@ -1,9 +1,9 @@
-"""Waveform augmentation for training: speed perturbation, additive noise, gain.
+"""Waveform augmentation for training: speed perturbation, room reverberation, noise, gain.
 
 Speed perturbation (0.9/1.0/1.1, Ko et al. 2015) changes tempo and pitch together
-by resampling, the classic trick for more speaker variety; noise at a random SNR and
-a random gain stand in for other microphones and rooms. All of it is a no-op in eval
-mode, so a bundle transcribes deterministically.
+by resampling, the classic trick for more speaker variety; a simulated room (``reverb``)
+stands in for far microphones, and noise at a random SNR and a random gain for other
+microphones. All of it is a no-op in eval mode, so a bundle transcribes deterministically.
 """
 
 from __future__ import annotations
@@ -25,9 +25,12 @@ class WaveAugment(nn.Module):
         gain_db: tuple[float, float] | None = (-10.0, 6.0),
         prob: float = 0.5,
         silence: int = 0,
+        reverb: float = 0.0,
+        sample_rate: int = 16000,
     ):
         super().__init__()
         self.silence = silence  # up to this many samples of silence before and after each clip
+        self.reverb = Reverb(sample_rate, reverb) if reverb > 0 else None
         self.speeds = tuple(speeds)
         self.noise_snr_db = noise_snr_db
         self.gain_db = gain_db
@@ -45,6 +48,8 @@ class WaveAugment(nn.Module):
             lengths = (lengths * new + old - 1) // old
         if self.silence > 0:
             waves, lengths = random_silence(waves, lengths, self.silence)
+        if self.reverb is not None:
+            waves = self.reverb(waves)
         B, N = waves.shape
         mask = (
             torch.arange(N, device=waves.device)[None, :] < lengths.to(waves.device)[:, None]
@@ -75,3 +80,52 @@ def random_silence(
     inside = (index >= 0) & (index < lengths[:, None])
     out = waves.gather(1, index.clamp(0, N - 1)) * inside
     return out, lengths + lead + trail
+
+
+class Reverb(nn.Module):
+    """``forward(waves[B,N]) -> waves[B,N]``: a share ``prob`` of utterances in a simulated room.
+
+    Each chosen utterance is convolved with a synthetic room impulse response: the direct
+    path, then a diffuse tail of Gaussian noise whose energy falls 60 dB in ``rt60``
+    seconds (the statistical model of late reverberation, Polack 1988), at a random
+    direct-to-reverberant ratio. The result keeps the dry signal's loudness.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        prob: float,
+        rt60: tuple[float, float] = (0.2, 0.8),
+        drr_db: tuple[float, float] = (-3.0, 12.0),
+    ):
+        super().__init__()
+        self.sample_rate = sample_rate
+        self.prob = prob
+        self.rt60 = rt60
+        self.drr_db = drr_db
+
+    def impulse_responses(self, count: int, device: torch.device) -> torch.Tensor:
+        """[count, L] responses, direct path at sample 0, L covering the longest rt60."""
+        length = int(self.rt60[1] * self.sample_rate)
+        uniform = lambda low, high: low + (high - low) * torch.rand(count, 1, device=device)  # noqa: E731
+        t = torch.arange(1, length, device=device)[None, :] / self.sample_rate
+        # amplitude falls by 10^3 (60 dB) over rt60: exp(-ln(1000) t / rt60)
+        tail = torch.randn(count, length - 1, device=device) * torch.exp(
+            -6.9078 * t / uniform(*self.rt60)
+        )
+        tail = tail / tail.norm(dim=1, keepdim=True) * 10 ** (-uniform(*self.drr_db) / 20)
+        return torch.cat([torch.ones(count, 1, device=device), tail], dim=1)
+
+    def forward(self, waves: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return waves
+        chosen = (torch.rand(waves.shape[0], device=waves.device) < self.prob).nonzero()[:, 0]
+        if len(chosen) == 0:
+            return waves
+        dry = waves[chosen]
+        rir = self.impulse_responses(len(chosen), waves.device)
+        wet = torchaudio.functional.fftconvolve(dry, rir)[:, : waves.shape[1]]
+        rms = lambda x: x.pow(2).mean(1, keepdim=True).sqrt().clamp(min=1e-8)  # noqa: E731
+        out = waves.clone()
+        out[chosen] = wet * (rms(dry) / rms(wet))
+        return out

@@ -1,9 +1,9 @@
 """Log-mel filterbank features, computed by torchaudio on the model's device.
 
 Training-only augmentation lives here too, so it runs on the same device as the
-model: waveform speed/noise/gain (``augment``) before the filterbank, vocal tract length
-perturbation (``vtlp``) inside it and SpecAugment (``spec_augment``) after it. All are
-no-ops in eval mode.
+model: waveform speed/noise/gain (``augment``) and a simulated room (``reverb``) before
+the filterbank, vocal tract length perturbation (``vtlp``) inside it and SpecAugment
+(``spec_augment``) after it. All are no-ops in eval mode.
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ from seqpipe.features.augment import WaveAugment
 from seqpipe.features.normalize import FeatureNorm, Normalize
 from seqpipe.features.specaugment import SpecAugment
 from seqpipe.features.vtlp import VocalTractWarp
-from seqpipe.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from seqpipe.types import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+)
 
 
 class LogMel(nn.Module):
@@ -44,6 +50,7 @@ class LogMel(nn.Module):
         pad_ms: NonNegativeFloat = 0.0,
         augment_silence_ms: NonNegativeFloat = 0.0,
         vtlp: NonNegativeFloat = 0.0,
+        reverb: Probability = 0.0,
     ):
         super().__init__()
         self.sample_rate = sample_rate
@@ -65,7 +72,12 @@ class LogMel(nn.Module):
         self.output_size = n_mels
         self.norm = FeatureNorm(self.output_size, normalize)
         silence = int(sample_rate * augment_silence_ms / 1000)
-        self.wave_augment = WaveAugment(silence=silence) if augment else None
+        # with augment: this share of training utterances in a simulated room
+        self.wave_augment = (
+            WaveAugment(silence=silence, reverb=reverb, sample_rate=sample_rate)
+            if augment
+            else None
+        )
         # each training utterance's frequency axis scaled by a factor in 1 +- vtlp
         self.vtlp = VocalTractWarp(vtlp) if vtlp > 0 else None
         self.spec_augment = (
