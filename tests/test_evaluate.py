@@ -96,6 +96,26 @@ def test_evaluate_prints_hand_counted_wer(tmp_path, plugin_site):
     expected_cer = jiwer.cer(["one two three", "four five"], ["one two", "four six"])
     assert metrics["cer"] == pytest.approx(expected_cer)
 
+    # several data sets in one call: a JSON line each; an unreadable one is named, the rest
+    # are still scored, and the exit code says something failed
+    second = tmp_path / "b.jsonl"
+    second.write_text(lines[1] + "\n")
+    missing = tmp_path / "missing.jsonl"
+    result = run_seqpipe(
+        "evaluate",
+        str(bundle),
+        str(manifest),
+        str(missing),
+        str(second),
+        "--json",
+        site=plugin_site,
+    )
+    assert result.returncode == 1
+    assert f"{missing}: cannot read manifest" in result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["data"] for r in rows] == [str(manifest), str(second)]
+    assert [r["wer"] for r in rows] == [pytest.approx(0.4), pytest.approx(0.5)]  # four six
+
 
 def test_evaluate_json_only_and_missing_bundle(tmp_path):
     from click.testing import CliRunner
