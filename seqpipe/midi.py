@@ -8,11 +8,11 @@ arithmetic never suffers from float rounding. MIDI goes through pretty_midi.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from seqpipe.atomic import atomic_write
 from seqpipe.errors import SeqpipeError
 
 TPQ = 24  # ticks per quarter note
@@ -191,20 +191,3 @@ def write_midi(melody: Melody, path: str | os.PathLike, program: int = 0) -> Pat
     path = Path(path)
     pm = to_pretty_midi(melody, program=program)
     return atomic_write(path, pm.write)
-
-
-def atomic_write(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` then rename over ``path``, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide outputs from other users
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

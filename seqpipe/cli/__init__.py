@@ -6,6 +6,8 @@ body, so ``seqpipe --help`` stays fast.
 
 from __future__ import annotations
 
+import errno
+
 import click
 
 from seqpipe import __version__
@@ -13,13 +15,19 @@ from seqpipe.errors import SeqpipeError
 
 
 class SeqpipeGroup(click.Group):
-    """Turns SeqpipeError into a one-line message and exit code 1."""
+    """Turns SeqpipeError (and an unexpected OSError) into a one-line message and exit code 1."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except SeqpipeError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # a read or write nothing expected to fail (disk full...)
+            if exc.errno == errno.EPIPE:
+                raise  # click quiets a closed stdout (seqpipe ... | head)
+            raise click.ClickException(
+                f"{exc.filename or 'seqpipe'}: {exc.strerror or exc}"
+            ) from None
 
 
 @click.group(cls=SeqpipeGroup, context_settings={"help_option_names": ["-h", "--help"]})
