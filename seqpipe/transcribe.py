@@ -10,10 +10,11 @@ read costs its own result only.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -46,6 +47,13 @@ class Input:
     path: str
     name: str
     error: str | None = None  # set when the path itself is unusable
+    label: str | None = None  # how messages name it (default: the path)
+    spooled: bool = False  # a pipe (stdin, process substitution): copied to a file first
+    outputs: dict[str, Path] | None = None  # format -> file to write; None: stdout
+
+    @property
+    def shown(self) -> str:
+        return self.label or self.path
 
 
 @dataclass
@@ -53,6 +61,13 @@ class Result:
     input: Input
     transcript: Transcript | None = None
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _broken_link(path: Path) -> str | None:
+    if path.is_symlink() and not path.exists():
+        return f"broken symbolic link (to {os.readlink(path)})"
+    return None
 
 
 def expand_inputs(paths: Iterable[str]) -> list[Input]:
@@ -60,18 +75,27 @@ def expand_inputs(paths: Iterable[str]) -> list[Input]:
     found: list[Input] = []
     for raw in paths:
         if raw == STDIN:
-            found.append(Input(STDIN, "stdin"))
+            error = "standard input is named more than once (it can be read only once)"
+            once = not any(item.label == "<stdin>" for item in found)
+            found.append(Input(STDIN, "stdin", None if once else error, "<stdin>", spooled=once))
             continue
         path = Path(raw).expanduser()
         if path.is_dir():
             files = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+                p
+                for p in path.rglob("*")
+                if p.suffix.lower() in AUDIO_EXTENSIONS and (p.is_file() or _broken_link(p))
             )
-            found += [Input(str(p), str(p.relative_to(path).with_suffix(""))) for p in files]
+            found += [
+                Input(str(p), str(p.relative_to(path).with_suffix("")), error=_broken_link(p))
+                for p in files
+            ]
             if not files:
                 found.append(Input(raw, path.name, error="no audio files in this directory"))
         elif path.exists():
-            found.append(Input(str(path), path.stem))
+            found.append(Input(str(path), path.stem, spooled=not path.is_file()))
+        elif _broken_link(path):
+            found.append(Input(raw, path.stem, error=_broken_link(path)))
         elif glob.has_magic(raw):
             matches = sorted(glob.glob(str(path), recursive=True))
             found += [Input(m, Path(m).stem) for m in matches if Path(m).is_file()]
@@ -82,15 +106,89 @@ def expand_inputs(paths: Iterable[str]) -> list[Input]:
     return found
 
 
-def stdin_to_file(directory: str | os.PathLike) -> str:
-    """Spool standard input to a file: libsndfile needs to seek, and memory stays flat."""
+def spool_inputs(inputs: list[Input], directory: str | os.PathLike) -> None:
+    """Copy standard input and pipes (``<(...)``) to files: libsndfile needs to seek, and
+    memory stays flat."""
     import shutil
     import sys
 
-    target = Path(directory) / "stdin.audio"
-    with open(target, "wb") as f:
-        shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
-    return str(target)
+    for n, item in enumerate(inputs):
+        if not item.spooled or item.error:
+            continue
+        target = Path(directory) / f"{n}.audio"
+        try:
+            with contextlib.ExitStack() as stack:
+                source = (
+                    sys.stdin.buffer
+                    if item.path == STDIN
+                    else stack.enter_context(open(item.path, "rb"))
+                )
+                with open(target, "wb") as f:
+                    shutil.copyfileobj(source, f, 1 << 20)
+        except OSError as exc:
+            item.error = f"cannot read: {exc.strerror or exc}"
+            continue
+        item.label = item.label or item.path
+        item.path = str(target)
+
+
+def _same_file_key(path: Path) -> tuple:
+    """Equal for two names of one file (links included), whether or not it exists yet."""
+    try:
+        st = path.stat()
+        return ("inode", st.st_dev, st.st_ino)
+    except OSError:
+        return ("path", os.path.realpath(path))
+
+
+def plan_outputs(inputs: list[Input], formats: list[str], output_dir: str | None) -> None:
+    """Set each input's ``outputs``: FILE.FMT beside it, or ``output_dir``/NAME.FMT.
+
+    Nothing the user has is lost: an input whose output would replace an input of the
+    batch, or a file that an earlier input of the batch writes, fails (``error``) instead,
+    and so does one whose folder cannot be written (with ``output_dir``: the whole batch,
+    a SeqpipeError, before any work).
+    """
+    from seqpipe.atomic import check_writable
+
+    if output_dir == STDIN:
+        return
+    if output_dir is not None:
+        check_writable(output_dir)
+    sources = {_same_file_key(Path(i.path)) for i in inputs if not i.error and not i.spooled}
+    claimed: dict[tuple, Input] = {}
+    folders: dict[Path, str | None] = {}
+    for item in inputs:
+        if item.error or (item.spooled and output_dir is None):
+            continue  # piped input without -o: to stdout
+        base = Path(output_dir) / item.name if output_dir else Path(item.path).with_suffix("")
+        outputs = {fmt: base.with_name(f"{base.name}.{fmt}") for fmt in formats}
+        keys = {fmt: _same_file_key(path) for fmt, path in outputs.items()}
+        for fmt, key in keys.items():
+            if key in sources:
+                item.error = (
+                    f"its {fmt} output would overwrite an input ({outputs[fmt]}); "
+                    "write to another folder with -o DIR"
+                )
+            elif key in claimed:
+                item.error = (
+                    f"its {fmt} output {outputs[fmt]} is also {claimed[key].shown}'s "
+                    "(same name); transcribe it separately or rename it"
+                )
+            if item.error:
+                break
+        else:
+            folder = base.parent
+            if folder not in folders:
+                try:
+                    check_writable(folder)
+                    folders[folder] = None
+                except SeqpipeError as exc:
+                    folders[folder] = str(exc)
+            item.error = folders[folder]
+            if item.error is None:
+                claimed.update((key, item) for key in keys.values())
+                item.outputs = outputs
 
 
 class Transcriber:
@@ -119,6 +217,7 @@ class Transcriber:
         model = model or default_model()
         self.pipeline = pipeline if pipeline is not None else Pipeline.load(model, self.device)
         self.pipeline.eval()
+        check_speech_model(self.pipeline, model)
         self.model_name = model if pipeline is None else str(pipeline.config.get("name", ""))
         self.batch_size = batch_size
         self.vad = vad or VADOptions()
@@ -134,15 +233,17 @@ class Transcriber:
     # -- batching ------------------------------------------------------------------
 
     def _chunk_stream(
-        self, inputs: list[Input], failed: dict[int, str]
+        self, inputs: list[Input], failed: dict[int, str], warned: dict[int, list[str]]
     ) -> Iterator[tuple[int, Chunk | None]]:
-        """(file index, chunk) in file order; (index, None) closes a file. Errors go to ``failed``."""
+        """(file index, chunk) in file order; (index, None) closes a file. Errors go to
+        ``failed``, warnings (repaired samples, a cut-short file) to ``warned``."""
         for i, item in enumerate(inputs):
             if item.error:
                 failed[i] = item.error
             else:
                 try:
-                    for chunk in chunks(item.path, self.sample_rate, self.vad):
+                    warn = warned.setdefault(i, []).append
+                    for chunk in chunks(item.path, self.sample_rate, self.vad, warn=warn):
                         yield i, chunk
                 except SeqpipeError as exc:
                     failed[i] = (
@@ -160,6 +261,7 @@ class Transcriber:
         ``progress(file_index, seconds_done)`` is called as chunks finish.
         """
         failed: dict[int, str] = {}
+        warned: dict[int, list[str]] = {}
         segments: dict[int, list[Segment]] = {i: [] for i in range(len(inputs))}
         pending: dict[int, int] = {}
         closed: set[int] = set()
@@ -169,7 +271,7 @@ class Transcriber:
         # a window holds about one batch of the longest chunks, or many short ones
         max_seconds = max(300.0, self.batch_size * self.vad.max_seconds)
         window_seconds = 0.0
-        stream = self._chunk_stream(inputs, failed)
+        stream = self._chunk_stream(inputs, failed, warned)
         exhausted = False
         while not exhausted or window:
             while not exhausted and len(window) < max_window and window_seconds < max_seconds:
@@ -196,7 +298,11 @@ class Transcriber:
                     pending[i] -= 1
             window, window_seconds = [], 0.0
             while next_out < len(inputs) and next_out in closed and not pending.get(next_out):
-                yield self._result(inputs[next_out], segments.pop(next_out), failed.get(next_out))
+                result = self._result(
+                    inputs[next_out], segments.pop(next_out), failed.get(next_out)
+                )
+                result.warnings = warned.pop(next_out, [])
+                yield result
                 next_out += 1
 
     def _result(self, item: Input, segments: list[Segment], error: str | None) -> Result:
@@ -252,6 +358,17 @@ def default_model() -> str:
 
     bundled = registry().names("bundle")
     return next((name for name in DEFAULT_MODELS if name in bundled), DEFAULT_MODELS[0])
+
+
+def check_speech_model(pipeline, model: str | None) -> None:
+    """A SeqpipeError unless ``pipeline`` turns audio into text (``-m folk`` does not)."""
+    wiring = pipeline.task.wire(pipeline.features)
+    if "vocab" not in wiring or not hasattr(pipeline.features, "sample_rate"):
+        task = pipeline.config.get("task", {}).get("name", "?")
+        raise SeqpipeError(
+            f"{model or 'model'}: not a speech model (its task is '{task}'); "
+            "seqpipe transcribe needs a speech-to-text bundle such as en-small or digits"
+        )
 
 
 def choose_decoder(pipeline, beam_size: int | None, lm: str | None, lm_weight: float | None):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from seqpipe.alignment import Word
 
@@ -83,22 +82,21 @@ class Transcript:
             return self.text + "\n"
         if fmt == "json":
             return json.dumps(self.to_dict(), indent=2) + "\n"
-        if fmt == "srt":
-            import srt
-
-            return srt.compose(
-                srt.Subtitle(i, timedelta(seconds=s), timedelta(seconds=e), t)
+        if fmt == "srt":  # index, times with a comma, text, blank line (as srt.compose)
+            return "".join(
+                f"{i}\n{_time(s, ',')} --> {_time(e, ',')}\n{t}\n\n"
                 for i, (s, e, t) in enumerate(self.cues(), 1)
             )
         if fmt == "vtt":
-            body = "".join(f"{_vtt_time(s)} --> {_vtt_time(e)}\n{t}\n\n" for s, e, t in self.cues())
+            body = "".join(f"{_time(s)} --> {_time(e)}\n{t}\n\n" for s, e, t in self.cues())
             return "WEBVTT\n\n" + body
         raise ValueError(f"unknown format {fmt!r}")
 
 
-def _vtt_time(seconds: float) -> str:
+def _time(seconds: float, decimal: str = ".") -> str:
+    """HH:MM:SS.mmm (WebVTT), or with ``decimal=","`` HH:MM:SS,mmm (SubRip)."""
     ms = int(round(seconds * 1000))
     h, rest = divmod(ms, 3_600_000)
     m, rest = divmod(rest, 60_000)
     s, ms = divmod(rest, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+    return f"{h:02d}:{m:02d}:{s:02d}{decimal}{ms:03d}"

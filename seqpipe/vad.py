@@ -15,7 +15,7 @@ skipped; the rest keep ``pad_seconds`` of context around their speech.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,9 +48,16 @@ class VADOptions:
 
 
 def stream_audio(
-    path: str | os.PathLike, sample_rate: int, block_seconds: float = 2.0
+    path: str | os.PathLike,
+    sample_rate: int,
+    block_seconds: float = 2.0,
+    warn: Callable[[str], None] | None = None,
 ) -> Iterator[np.ndarray]:
-    """Mono float32 blocks at ``sample_rate``, decoded and resampled incrementally."""
+    """Mono float32 blocks at ``sample_rate``, decoded and resampled incrementally.
+
+    Non-finite samples (NaN, Inf) are read as silence and ``warn`` is told where they
+    start; so is a file that ends before the length its header gives (a cut-off copy).
+    """
     import soundfile as sf
     import soxr
 
@@ -72,12 +79,21 @@ def stream_audio(
             else None
         )
         block = max(1, int(block_seconds * rate))
+        done, repaired = 0, NonFinite()
         while True:
             try:
                 data = f.read(block, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as exc:
                 raise SeqpipeError(f"{path}: cannot decode audio: {_reason(exc)}") from None
+            data = repaired.fix(data, done, rate)
+            done += len(data)
             last = len(data) < block
+            if last and warn is not None:
+                if repaired.count:
+                    warn(repaired.message())
+                cut = truncation(f.extra_info)
+                if cut:
+                    warn(f"file ends at {done / rate:.2f} s, {cut} (truncated?)")
             mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
             if resampler is not None:
                 mono = resampler.resample_chunk(np.ascontiguousarray(mono), last=last)
@@ -85,6 +101,44 @@ def stream_audio(
                 yield np.ascontiguousarray(mono, dtype=np.float32)
             if last:
                 return
+
+
+def truncation(log: str) -> str | None:
+    """From libsndfile's log of a header (``SoundFile.extra_info``): how much shorter the
+    audio data is than the header says, or None. A streamed header's size of 0 or 2^32-1
+    means "unknown", not cut short."""
+    import re
+
+    found = re.search(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", log, re.MULTILINE)
+    if not found:
+        return None
+    said, has = int(found[1]), int(found[2])
+    if said <= has or said in (0, 0xFFFFFFFF, 0x7FFFFFFF):
+        return None
+    return f"{said - has:,} bytes short of what its header gives"
+
+
+@dataclass
+class NonFinite:
+    """Counts the NaN/Inf samples replaced by silence, and when the first one was."""
+
+    count: int = 0
+    first: float = 0.0
+
+    def fix(self, data: np.ndarray, done: int, rate: int) -> np.ndarray:
+        """``data`` [frames, channels], which follows ``done`` frames, with NaN/Inf set to 0."""
+        bad = ~np.isfinite(data)
+        if not bad.any():
+            return data
+        if not self.count:
+            self.first = (done + int(np.flatnonzero(bad.any(axis=1))[0])) / rate
+        self.count += int(bad.sum())
+        return np.where(bad, np.float32(0), data)
+
+    def message(self) -> str:
+        return (
+            f"{self.count} non-finite samples (NaN/Inf) from {self.first:.2f} s on, read as silence"
+        )
 
 
 def frame_db(samples: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -99,7 +153,7 @@ def frame_db(samples: np.ndarray, sample_rate: int) -> np.ndarray:
 
 def speech_segments(db: np.ndarray, opts: VADOptions) -> list[tuple[int, int]]:
     """[start, end) frame ranges of speech, split at pauses >= ``min_silence``, padded."""
-    if not len(db) or db.max() < opts.floor_db:
+    if not len(db) or not db.max() >= opts.floor_db:  # NaN-safe
         return []
     voiced = db > max(opts.floor_db, db.max() - opts.range_db)
     idx = np.flatnonzero(voiced)
@@ -122,15 +176,19 @@ def quietest_cut(db: np.ndarray, lo: int, hi: int) -> int:
 
 
 def chunks(
-    path: str | os.PathLike, sample_rate: int, opts: VADOptions | None = None
+    path: str | os.PathLike,
+    sample_rate: int,
+    opts: VADOptions | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Iterator[Chunk]:
-    """Speech chunks of at most ``max_seconds`` with their start time in the file."""
+    """Speech chunks of at most ``max_seconds`` with their start time in the file
+    (``warn``: see :func:`stream_audio`)."""
     opts = opts or VADOptions()
     max_len = int(opts.max_seconds * sample_rate)
     frame = max(1, int(FRAME_SECONDS * sample_rate))
     buffer = np.zeros(0, dtype=np.float32)
     offset = 0  # samples before buffer[0]
-    blocks = stream_audio(path, sample_rate, opts.block_seconds)
+    blocks = stream_audio(path, sample_rate, opts.block_seconds, warn)
     exhausted = False
     while not exhausted or len(buffer):
         while not exhausted and len(buffer) < max_len:

@@ -97,7 +97,6 @@ def command(
     """
     import sys
     import tempfile
-    from pathlib import Path
 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -105,7 +104,7 @@ def command(
     from seqpipe.atomic import write_text
     from seqpipe.audio import audio_duration
     from seqpipe.errors import SeqpipeError
-    from seqpipe.transcribe import STDIN, Transcriber, expand_inputs, stdin_to_file
+    from seqpipe.transcribe import Transcriber, expand_inputs, plan_outputs, spool_inputs
     from seqpipe.transcript import FORMATS
     from seqpipe.vad import VADOptions
 
@@ -115,33 +114,35 @@ def command(
     inputs = expand_inputs(paths)
     if not inputs:
         raise click.UsageError("no input files")
+    if write_files:  # before the model runs: clashing names, folders that cannot be written
+        plan_outputs(inputs, fmts, output_dir)
     err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
     written: list[int] = []
+    replaced: list[str] = []
 
     def emit(result, several: bool) -> None:
         """Print to stdout, or write the requested files atomically."""
         item, transcript = result.input, result.transcript
-        from_stdin = item.path.startswith(tmp)
         if not write_files:
             text = transcript.render("txt")
             click.echo(f"{transcript.path}\t{text}" if several else text, nl=False)
-        elif output_dir == "-" or (from_stdin and not output_dir):
+        elif item.outputs is None:
             for fmt in fmts:
                 click.echo(transcript.render(fmt), nl=False)
         else:
-            base = Path(output_dir) / item.name if output_dir else Path(item.path).with_suffix("")
-            for fmt in fmts:
-                write_text(base.with_name(f"{base.name}.{fmt}"), transcript.render(fmt))
+            for path in item.outputs.values():
+                if path.exists():
+                    replaced.append(str(path))
+                write_text(path, transcript.render(path.suffix[1:]))
             written.append(1)
 
     import torch
 
     saved_threads = torch.get_num_threads()  # restored: callers may run us in-process
+    failures = 0
     try:
         with tempfile.TemporaryDirectory(prefix="seqpipe-stdin-") as tmp:
-            for item in inputs:
-                if item.path == STDIN:
-                    item.path = stdin_to_file(tmp)
+            spool_inputs(inputs, tmp)
             transcriber = Transcriber(
                 model, device=device, batch_size=batch_size, beam_size=beam_size, lm=lm,
                 lm_weight=lm_weight, vad=VADOptions(max_seconds=max_chunk),
@@ -154,7 +155,6 @@ def command(
                 except SeqpipeError:
                     durations.append(0.0)
             done = [0.0] * len(inputs)
-            failures = 0
             progress = Progress(
                 TextColumn("[bold]transcribing"), BarColumn(), TextColumn("{task.fields[files]}"),
                 TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
@@ -168,20 +168,26 @@ def command(
                     progress.update(task, completed=sum(done))
 
                 for n, result in enumerate(transcriber.run(inputs, advance), 1):
-                    shown = "<stdin>" if result.input.path.startswith(tmp) else result.input.path
+                    shown = result.input.shown
                     done[n - 1] = durations[n - 1]
                     progress.update(task, completed=sum(done), files=f"{n}/{len(inputs)} files")
-                    if result.error:
+                    for warning in result.warnings:
+                        progress.console.print(f"seqpipe: warning: {shown}: {warning}")
+                    try:
+                        if result.error:
+                            raise SeqpipeError(f"{shown}: {result.error}")
+                        result.transcript.path = shown
+                        emit(result, several=len(inputs) > 1)
+                    except SeqpipeError as exc:
                         failures += 1
-                        progress.console.print(f"seqpipe: error: {shown}: {result.error}")
-                        continue
-                    result.transcript.path = shown
-                    emit(result, several=len(inputs) > 1)
+                        progress.console.print(f"seqpipe: error: {exc}")
     finally:
         torch.set_num_threads(saved_threads)
     if written:
         where = f"to {output_dir}" if output_dir else "next to the inputs"
         err.print(f"seqpipe: wrote {', '.join(fmts)} for {len(written)} file(s) {where}")
+    if replaced:
+        err.print(f"seqpipe: replaced {len(replaced)} existing file(s): {', '.join(replaced)}")
     if failures:
         err.print(f"seqpipe: {failures} of {len(inputs)} file(s) failed")
         sys.exit(1)
