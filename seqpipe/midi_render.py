@@ -7,8 +7,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from seqpipe.atomic import atomic_write
 from seqpipe.errors import SeqpipeError
-from seqpipe.midi import TPQ, Melody, atomic_write
+from seqpipe.midi import TPQ, Melody
 
 DEFAULT_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 
@@ -20,7 +21,39 @@ def find_soundfont(soundfont: str | None = None) -> Path:
             f"--render: no General MIDI soundfont at {path} "
             "(apt install fluid-soundfont-gm, or set SEQPIPE_SOUNDFONT / --soundfont)"
         )
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError as exc:
+        raise SeqpipeError(f"{path}: cannot read soundfont: {exc.strerror}") from None
+    if head[:4] != b"RIFF" or head[8:12] != b"sfbk":  # SF2/SF3: a RIFF file of form 'sfbk'
+        raise SeqpipeError(f"{path}: not a SoundFont (SF2/SF3) file")
     return path
+
+
+def audio_format(path: str | os.PathLike) -> str:
+    """libsndfile's format name for ``path``'s suffix (WAV, FLAC, OGG...), or a SeqpipeError."""
+    import soundfile as sf
+
+    fmt = Path(path).suffix.lstrip(".").upper()
+    writable = sorted(f for f in sf.available_formats() if f in ("WAV", "FLAC", "OGG", "MP3"))
+    if fmt not in writable:
+        names = ", ".join(f".{f.lower()}" for f in writable)
+        raise SeqpipeError(f"{path}: cannot write audio of this type (use {names})")
+    return fmt
+
+
+def check_plot_path(path: str | os.PathLike) -> str:
+    """matplotlib's format for ``path``'s suffix (png when it has none), or a SeqpipeError."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in supported:
+        raise SeqpipeError(
+            f"{path}: cannot draw a plot of this type (use {', '.join(f'.{f}' for f in sorted(supported))})"
+        )
+    return fmt
 
 
 def check_renderer(soundfont: str | None = None) -> tuple[str, Path]:
@@ -38,8 +71,10 @@ def render_wav(
     sample_rate: int = 44100,
     tail: float = 0.5,
 ) -> Path:
-    """Synthesise a MIDI file with FluidSynth (reverb and chorus off, so the audio ends with the notes)."""
+    """Synthesise a MIDI file with FluidSynth (reverb and chorus off, so the audio ends with the
+    notes), as WAV, FLAC, OGG or MP3 after ``wav_path``'s suffix."""
     exe, font = check_renderer(soundfont)
+    fmt = audio_format(wav_path)
 
     def write(tmp: str) -> None:
         cmd = [exe, "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.8", "-T", "wav", "-F", tmp,
@@ -50,7 +85,7 @@ def render_wav(
             raise SeqpipeError(
                 f"{wav_path}: FluidSynth failed: {message[-1] if message else done.returncode}"
             )
-        trim_wav(tmp, midi_end(midi_path) + tail)
+        trim_wav(tmp, midi_end(midi_path) + tail, fmt)
 
     return atomic_write(Path(wav_path), write)
 
@@ -61,12 +96,14 @@ def midi_end(path: str | os.PathLike) -> float:
     return pretty_midi.PrettyMIDI(str(path)).get_end_time()
 
 
-def trim_wav(path: str, seconds: float) -> None:
-    """Cut FluidSynth's trailing silence/release so the audio lasts as long as the music (+ tail)."""
+def trim_wav(path: str, seconds: float, fmt: str = "WAV") -> None:
+    """Cut FluidSynth's trailing silence/release so the audio lasts as long as the music (+ tail),
+    and write it as ``fmt``."""
     import soundfile as sf
 
     audio, rate = sf.read(path, always_2d=True)
-    sf.write(path, audio[: int(round(seconds * rate))], rate, format="WAV", subtype="PCM_16")
+    subtype = "PCM_16" if fmt in ("WAV", "FLAC") else None
+    sf.write(path, audio[: int(round(seconds * rate))], rate, format=fmt, subtype=subtype)
 
 
 def plot_piano_roll(melodies: list[Melody], path: str | os.PathLike, title: str = "") -> Path:
@@ -108,8 +145,8 @@ def plot_piano_roll(melodies: list[Melody], path: str | os.PathLike, title: str 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    suffix = path.suffix.lstrip(".") or "png"
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format=suffix, dpi=100))
+    fmt = check_plot_path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=100))
     plt.close(fig)
     return path
 

@@ -75,30 +75,36 @@ def command(
       seqpipe generate -o tune.mid --primer "D4 F#4 A4" --scale --key D --top-p 0.9
     """
     import os
+    from pathlib import Path
 
-    from seqpipe.decoders.melody import Request, generate_melodies, parse_primer
+    from seqpipe.atomic import check_writable
+    from seqpipe.decoders.melody import Request, check_request, generate_melodies, parse_primer
     from seqpipe.decoders.sampling import BeamSearch, Sampler
     from seqpipe.device import pick_device
-    from seqpipe.errors import SeqpipeError
     from seqpipe.midi import write_midi
     from seqpipe.pipeline import Pipeline
-    from seqpipe.theory import parse_key
 
-    if n < 1:
-        raise SeqpipeError(f"-n {n}: need at least one melody")
-    if (steps is not None and steps <= 0) or (steps is None and bars <= 0):
-        raise SeqpipeError(f"--{'steps' if steps is not None else 'bars'}: length must be positive")
-    if key is not None:
-        parse_key(key)  # fail before loading the model
     ts = parse_meter(meter)
+    request = Request(
+        n=n, bars=bars, steps=steps, key=key, time_signature=ts, tempo=tempo,
+        primer=parse_primer(primer, ts or (4, 4)) if primer is not None else None,
+        scale=scale, seed=seed if seed is not None else 0,
+    )  # fmt: skip
+    check_request(request)  # everything that can be refused before the model loads
     if render:
-        from seqpipe.midi_render import check_renderer
+        from seqpipe.midi_render import audio_format, check_renderer
 
         check_renderer(soundfont)
-    notes = parse_primer(primer, ts or (4, 4)) if primer is not None else None
+        audio_format(render)
+    if plot:
+        from seqpipe.midi_render import check_plot_path
+
+        check_plot_path(plot)
+    for target in filter(None, (output, render, plot)):
+        check_writable(Path(target).parent)
     if seed is None:
-        seed = int.from_bytes(os.urandom(4), "little") >> 1
-        click.echo(f"seed {seed}", err=True)
+        request.seed = int.from_bytes(os.urandom(4), "little") >> 1
+        click.echo(f"seed {request.seed}", err=True)
     pipeline = Pipeline.load(model, device=pick_device(device))
     decoder = pipeline.decoder if isinstance(pipeline.decoder, Sampler) else Sampler()
     if beam:
@@ -109,16 +115,14 @@ def command(
             top_k=top_k if top_k is not None else decoder.top_k,
             top_p=top_p if top_p is not None else decoder.top_p,
         )
-    request = Request(
-        n=n, bars=bars, steps=steps, key=key, time_signature=ts, tempo=tempo,
-        primer=notes, scale=scale, seed=seed,
-    )  # fmt: skip
     melodies = generate_melodies(pipeline, request, decoder=decoder)
     for i, melody in enumerate(melodies, 1):
         path = numbered(output, i, n)
+        replaced = " (replaced the existing file)" if Path(path).exists() else ""
         write_midi(melody, path, program=program)
         click.echo(f"{path}: {len(melody.notes)} notes, {melody.key or 'key ?'}, "
-                   f"{melody.time_signature[0]}/{melody.time_signature[1]}, {melody.tempo:g} qpm")  # fmt: skip
+                   f"{melody.time_signature[0]}/{melody.time_signature[1]}, {melody.tempo:g} qpm"
+                   f"{replaced}")  # fmt: skip
         if render:
             from seqpipe.midi_render import render_wav
 

@@ -21,6 +21,8 @@ from seqpipe.midi import TPQ, Melody, Note
 
 STEP_TICKS = TPQ // 4  # --steps counts 16th notes, whatever the encoding
 NO_TARGET = 1 << 40
+MAX_BARS = 1000  # --bars (and --steps / 16): longer requests are refused, not run for hours
+MAX_MELODIES = 1000
 
 
 @dataclass
@@ -42,7 +44,10 @@ class MelodyRules:
         target_ticks: int | None = None,
         forced: list[int | None] | None = None,
         scale: set[int] | None = None,
+        min_ticks: int = 0,
     ):
+        """``min_ticks``: without ``target_ticks``, the model may only pick a meter whose
+        ``bars`` last at least this long (a primer must fit)."""
         self.enc = encoding
         self.bars, self.target_ticks = bars, target_ticks
         self.forced = forced or []
@@ -70,6 +75,8 @@ class MelodyRules:
         for i, name in enumerate(METERS):
             num, den = (4, 4) if name == "other" else map(int, name.split("/"))
             self.bar_ticks[encoding.meter_base + i] = num * 4 * TPQ // den
+        if target_ticks is None and bars:
+            self.ok &= (self.bar_ticks == 0) | (bars * self.bar_ticks >= min_ticks)
 
     def _reachable(self) -> torch.Tensor:
         """Which tick counts a sum of token advances fills exactly, as a lookup table.
@@ -241,20 +248,23 @@ class Request:
     seed: int = 0
 
 
-def generate_melodies(pipeline, request: Request, decoder=None) -> list[Melody]:
-    """Sample ``request.n`` melodies from a melody pipeline in one batch."""
-    from seqpipe.decoders.sampling import Sampler
-    from seqpipe.theory import parse_key, scale_pitch_classes
+def check_request(request: Request) -> int | None:
+    """Refuse what cannot be generated, before any model is loaded; returns the length in
+    ticks when the request fixes it (--steps, or --bars with --meter)."""
+    from seqpipe.theory import parse_key
 
-    enc: MelodyEncoding = pipeline.features
-    if not isinstance(enc, MelodyEncoding):
-        raise SeqpipeError(f"{pipeline.config.get('_source', 'model')}: not a melody model")
     if request.n < 1:
         raise SeqpipeError(f"-n {request.n}: need at least one melody")
+    if request.n > MAX_MELODIES:
+        raise SeqpipeError(f"-n {request.n}: at most {MAX_MELODIES} melodies in one call")
     if request.steps is not None and request.steps <= 0:
         raise SeqpipeError(f"--steps {request.steps}: length must be positive")
+    if request.steps is not None and request.steps > MAX_BARS * 16:
+        raise SeqpipeError(f"--steps {request.steps}: at most {MAX_BARS * 16} (16th notes)")
     if request.steps is None and (request.bars is None or request.bars <= 0):
         raise SeqpipeError(f"--bars {request.bars}: length must be positive")
+    if request.steps is None and request.bars > MAX_BARS:
+        raise SeqpipeError(f"--bars {request.bars}: at most {MAX_BARS} bars")
     key = parse_key(request.key) if request.key else None
     if request.scale and key is None:
         raise SeqpipeError("--scale needs --key (the scale to keep to)")
@@ -263,15 +273,37 @@ def generate_melodies(pipeline, request: Request, decoder=None) -> list[Melody]:
         raise SeqpipeError(f"--meter {ts[0]}/{ts[1]}: not a valid time signature")
     if request.tempo is not None and not 10 <= request.tempo <= 400:
         raise SeqpipeError(f"--tempo {request.tempo}: expected 10-400 quarter notes per minute")
-
     target = None
     if request.steps is not None:
         target = request.steps * STEP_TICKS
     elif ts is not None:
         target = request.bars * ts[0] * 4 * TPQ // ts[1]
+    end = request.primer[-1].end if request.primer else 0
+    # without --meter the model picks one: the primer must fit the longest bar (8/4)
+    if end > (target if target is not None else request.bars * 8 * TPQ):
+        length = f"{request.steps} steps" if request.steps is not None else f"{request.bars} bar(s)"
+        raise SeqpipeError(
+            f"--primer: longer than the requested length ({end / TPQ:g} quarter notes; {length})"
+        )
+    return target
+
+
+def generate_melodies(pipeline, request: Request, decoder=None) -> list[Melody]:
+    """Sample ``request.n`` melodies from a melody pipeline in one batch."""
+    from seqpipe.decoders.sampling import Sampler
+    from seqpipe.theory import parse_key, scale_pitch_classes
+
+    enc: MelodyEncoding = pipeline.features
+    if not isinstance(enc, MelodyEncoding):
+        task = pipeline.config.get("task", {}).get("name", "?")
+        raise SeqpipeError(
+            f"{getattr(pipeline, 'source', 'model')}: not a melody model (its task is "
+            f"'{task}'); seqpipe generate needs a melody bundle such as folk"
+        )
+    target = check_request(request)
+    key = parse_key(request.key) if request.key else None
+    ts = request.time_signature
     primer = request.primer or []
-    if primer and target is not None and primer[-1].end > target:
-        raise SeqpipeError("--primer: longer than the requested length")
     spec: list[int | None] = [
         1,  # <bos>
         enc.key_token(key) if key else None,
@@ -287,6 +319,7 @@ def generate_melodies(pipeline, request: Request, decoder=None) -> list[Melody]:
         target_ticks=target,
         forced=forced,
         scale=scale_pitch_classes(key) if request.scale else None,
+        min_ticks=primer[-1].end if primer else 0,
     )
     longest = target or request.bars * 8 * TPQ  # 8/4 is the longest bar in METERS
     max_tokens = 2 * longest // rules.min_advance + len(forced) + PREFIX + 2
