@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqpipe.atomic import atomic_path
+from seqpipe.atomic import atomic_path, check_writable
 from seqpipe.errors import SeqpipeError
 
 UNK_LOG10 = -100.0  # what KenLM substitutes for a missing <unk>; written explicitly instead
@@ -74,6 +74,13 @@ def build_arpa(
     """
     if not 1 <= order <= MAX_ORDER:
         raise SeqpipeError(f"--order {order}: expected 1..{MAX_ORDER}")
+    try:
+        import kaldingram.train  # noqa: F401
+    except ImportError:
+        raise SeqpipeError(
+            "building an LM needs kaldingram, which is not installed (pip install 'seqpipe[lm]')"
+        ) from None
+    check_writable(Path(output).parent)  # before counting a large corpus
     with _quiet_tqdm():
         from kaldingram.train import NgramCounts
 

@@ -25,15 +25,13 @@ def command(bundle, data, as_json, device, batch_size) -> None:
       seqpipe evaluate en-small data/real/libri_dev.jsonl data/real/an4_dev.jsonl
       seqpipe evaluate runs/digits/model.safetensors data/test.jsonl --json | jq .wer
     """
-    import json
-
     from rich.console import Console
     from rich.table import Table
 
     from seqpipe.device import pick_device
     from seqpipe.errors import SeqpipeError
     from seqpipe.pipeline import Pipeline
-    from seqpipe.training.evaluation import evaluate
+    from seqpipe.training.evaluation import evaluate, json_line
 
     torch_device = pick_device(device)
     pipeline = Pipeline.load(bundle, device=torch_device)
@@ -53,7 +51,7 @@ def command(bundle, data, as_json, device, batch_size) -> None:
         result = {"bundle": str(bundle), "data": str(path), "examples": len(examples), **metrics}
         results.append(result)
         if as_json:
-            click.echo(json.dumps(result))
+            click.echo(json_line(result))
             continue
         table = Table(title=f"{bundle} on {path} ({len(examples)} examples)")
         table.add_column("metric")
@@ -67,7 +65,7 @@ def command(bundle, data, as_json, device, batch_size) -> None:
             from rich.markdown import Markdown
 
             console.print(Markdown(report))
-        console.print_json(json.dumps(result))
+        console.print_json(json_line(result))
     if len(results) > 1 and not as_json:
         names = [k for k, v in results[0].items() if isinstance(v, float)]
         table = Table(title=f"{bundle}")

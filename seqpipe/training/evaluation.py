@@ -69,3 +69,14 @@ def evaluate(
     finally:
         pipeline.train(was_training)
     return {k: float(v) for k, v in dict(metrics).items()}
+
+
+def json_line(result: dict[str, Any]) -> str:
+    """``result`` as strict JSON on one line: a NaN or infinite metric becomes null."""
+    import json
+    import math
+
+    def finite(value: Any) -> Any:
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+
+    return json.dumps({k: finite(v) for k, v in result.items()}, allow_nan=False)

@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from seqpipe.atomic import write_text
+from seqpipe.atomic import check_writable, write_text
 from seqpipe.errors import SeqpipeError
 
 
@@ -106,6 +106,7 @@ def fit(
     options = train_options(config)
     data = data_sources(config)
     run_dir = Path(run_dir) if run_dir else default_run_dir(config)
+    check_writable(run_dir)  # not after an epoch of training
     seed = int(config.get("seed", 0) or 0)
     dist, torch_device = distributed.setup(pick_device(device))
     try:
@@ -116,6 +117,11 @@ def fit(
                 path, resume_state = found
                 if console is not None and dist.is_main:
                     console.print(f"resuming from {path}")
+            elif console is not None and dist.is_main:
+                console.print(
+                    f"seqpipe: warning: --resume: no checkpoint in {run_dir}; starting from scratch",
+                    soft_wrap=True,
+                )
         elif ckpt.list_checkpoints(run_dir):
             raise SeqpipeError(
                 f"{run_dir}: already holds checkpoints of a run; pass --resume to continue "
