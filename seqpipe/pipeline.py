@@ -7,20 +7,23 @@ vocabulary and sample rate. Loading it never unpickles anything.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import json
+import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import pydantic
 import torch
 from torch import nn
 
 from seqpipe import __version__
 from seqpipe.atomic import atomic_path
-from seqpipe.config import COMPONENT_SECTIONS, split_component, validate_options
-from seqpipe.errors import SeqpipeError
+from seqpipe.config import COMPONENT_SECTIONS, OTHER_SECTIONS, split_component, validate_options
+from seqpipe.errors import SeqpipeError, printable
 from seqpipe.registry import Registry, unknown_name_message
 
 BUNDLE_FORMAT = "seqpipe-bundle/1"
@@ -64,8 +67,12 @@ class Pipeline(nn.Module):
         return next(self.parameters()).device
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], registry: Registry | None = None) -> Pipeline:
-        """Build every part named in ``config``; errors name the config file and key."""
+    def from_config(
+        cls, config: dict[str, Any], registry: Registry | None = None, *, meta_model: bool = False
+    ) -> Pipeline:
+        """Build every part named in ``config``; errors name the config file and key.
+
+        ``meta_model``: the model on the meta device (shapes without memory)."""
         if registry is None:
             from seqpipe.plugins import registry as default_registry
 
@@ -86,9 +93,10 @@ class Pipeline(nn.Module):
             registry, "features", config["features"], source=source, wired={}
         )
         wiring = task.wire(features)
-        model, resolved["model"] = build_component(
-            registry, "model", config["model"], source=source, wired=wiring
-        )
+        with torch.device("meta") if meta_model else contextlib.nullcontext():
+            model, resolved["model"] = build_component(
+                registry, "model", config["model"], source=source, wired=wiring
+            )
         decoder = None
         if config.get("decoder"):
             decoder, resolved["decoder"] = build_component(
@@ -131,34 +139,27 @@ class Pipeline(nn.Module):
     def load(
         cls, name_or_path: str | os.PathLike, device: str | torch.device | None = "cpu"
     ) -> Pipeline:
-        """Load a bundle by file path or registered name, onto ``device``."""
+        """Load a bundle by file path or registered name, onto ``device``.
+
+        Nothing in the file is trusted: the header must match the bundle schema, the
+        config may not ask for more weights than the file stores (checked on the meta
+        device, before any memory is allocated), and side files (LM, lexicon) must lie
+        in the bundle's own folder or among seqpipe's bundled models.
+        """
         from safetensors.torch import load_file
 
-        from seqpipe.plugins import ALLOW_ENV, allowed_plugins
         from seqpipe.plugins import registry as default_registry
 
         registry = default_registry()
         path = resolve_bundle(name_or_path, registry)
         metadata = read_bundle_metadata(path)
-        for section, component in metadata.get("components", {}).items():
-            kind = COMPONENT_SECTIONS[section]
-            if registry.find(kind, component["name"]) is None:
-                package = component.get("package")
-                if package and package != "seqpipe":
-                    raise SeqpipeError(
-                        f"{path}: needs {kind} '{component['name']}' from the plugin package "
-                        f"'{package}', which is not installed (pip install {package})"
-                        + (
-                            f" or not allowed by {ALLOW_ENV}"
-                            if allowed_plugins() is not None
-                            else ""
-                        )
-                    )
-                raise SeqpipeError(
-                    f"{path}: {unknown_name_message(kind, component['name'], registry.names(kind))}"
-                )
+        check_components(path, metadata, registry)
         config = dict(metadata["config"], _source=str(path))
+        config, side_files = _side_files(config, path)
+        _check_sizes(cls, config, path, registry)
         pipeline = cls.from_config(config, registry)
+        if side_files:  # the bundle's own names, not this machine's paths
+            pipeline.config["decoder"].update(side_files)
         try:
             state = load_file(str(path), device="cpu")
             pipeline.load_state_dict(state, strict=True)
@@ -168,8 +169,106 @@ class Pipeline(nn.Module):
                 f"{path}: weights do not match the bundle's config: {first}"
             ) from None
         pipeline.bundle_metadata = metadata
+        pipeline.source = str(path)
         pipeline.eval()
         return pipeline.to(device) if device is not None else pipeline
+
+
+SIDE_FILES = ("lm", "lexicon")  # decoder options that name files
+
+
+def _side_files(config: dict[str, Any], path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The config with the decoder's side files resolved inside the bundle's folder or
+    seqpipe's bundled models (a bundle may not read any other file), and their old values."""
+    from seqpipe.bundled import HERE
+
+    decoder = config.get("decoder")
+    if not isinstance(decoder, dict):
+        return config, {}
+    folders = [path.resolve().parent, HERE.resolve()]
+    original = {k: decoder[k] for k in SIDE_FILES if decoder.get(k) not in (None, "")}
+    resolved = dict(decoder)
+    for key, value in original.items():
+        name = Path(str(value))
+        found = None
+        if not name.is_absolute() and ".." not in name.parts:
+            found = next(
+                (
+                    (folder / name).resolve()
+                    for folder in folders
+                    if (folder / name).resolve().is_relative_to(folder)
+                    and (folder / name).is_file()
+                ),
+                None,
+            )
+        if found is None:
+            raise SeqpipeError(
+                f"{path}: decoder.{key}: {printable(repr(value))} is not a file in the bundle's "
+                f"folder ({path.resolve().parent}) or among seqpipe's bundled models"
+            )
+        resolved[key] = str(found)
+    return {**config, "decoder": resolved}, original
+
+
+def _check_sizes(cls, config: dict[str, Any], path: Path, registry: Registry) -> None:
+    """Build the model on the meta device (no memory) and compare every weight's shape
+    with what the file stores, so a config asking for 10^15 weights fails in a moment."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    try:
+        skeleton = cls.from_config(config, registry, meta_model=True)
+    except SeqpipeError:
+        raise
+    except Exception:  # a model that needs real tensors to build: strict loading checks it
+        return
+    wanted = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    if wanted == stored:
+        return
+    wrong = sorted(k for k in wanted.keys() | stored.keys() if wanted.get(k) != stored.get(k))
+    first = wrong[0]
+    asked, has = sum(map(math.prod, wanted.values())), sum(map(math.prod, stored.values()))
+    raise SeqpipeError(
+        f"{path}: weights do not match the bundle's config: {printable(first)} is "
+        f"{wanted.get(first, 'not in the model')} in the config, "
+        f"{stored.get(first, 'missing')} in the file ({asked:,} values asked for, {has:,} stored)"
+    )
+
+
+def pip_name(package: Any) -> str | None:
+    """``package`` if it is a valid PEP 508 distribution name (safe to print in a pip
+    command), else None."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    if not isinstance(package, str):
+        return None
+    try:
+        req = Requirement(package)
+    except InvalidRequirement:
+        return None
+    plain = not (req.extras or req.specifier or req.url or req.marker)
+    return package if plain and req.name == package else None
+
+
+def check_components(path: Path, metadata: dict[str, Any], registry: Registry) -> None:
+    """Every component the bundle names is installed, or one line saying what to install."""
+    from seqpipe.plugins import ALLOW_ENV, allowed_plugins
+
+    for section, component in metadata.get("components", {}).items():
+        kind = COMPONENT_SECTIONS[section]
+        if registry.find(kind, component["name"]) is not None:
+            continue
+        package = pip_name(component.get("package"))
+        if package and package != "seqpipe":
+            raise SeqpipeError(
+                f"{path}: needs {kind} '{component['name']}' from the plugin package "
+                f"'{package}', which is not installed (pip install {package})"
+                + (f" or not allowed by {ALLOW_ENV}" if allowed_plugins() is not None else "")
+            )
+        raise SeqpipeError(
+            f"{path}: {unknown_name_message(kind, component['name'], registry.names(kind))}"
+        )
 
 
 def resolve_bundle(name_or_path: str | os.PathLike, registry: Registry) -> Path:
@@ -206,9 +305,65 @@ def read_bundle_metadata(path: str | os.PathLike) -> dict[str, Any]:
         raise SeqpipeError(
             f"{path}: a safetensors file but not a seqpipe bundle (no '{METADATA_KEY}' metadata)"
         )
-    metadata = json.loads(raw)
+    try:
+        metadata = json.loads(raw)
+    except ValueError as exc:
+        raise SeqpipeError(f"{path}: bundle header is not valid JSON ({exc})") from None
+    if not isinstance(metadata, dict):
+        raise SeqpipeError(
+            f"{path}: bundle header is a JSON {type(metadata).__name__}, not an object"
+        )
     if metadata.get("format") != BUNDLE_FORMAT:
         raise SeqpipeError(
-            f"{path}: unsupported bundle format {metadata.get('format')!r} (expected {BUNDLE_FORMAT})"
+            f"{path}: unsupported bundle format {printable(repr(metadata.get('format')))} "
+            f"(expected {BUNDLE_FORMAT})"
+        )
+    try:
+        BundleHeader.model_validate(metadata)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "header"
+        raise SeqpipeError(
+            f"{path}: bad bundle header: {printable(where)}: {error['msg']}"
+        ) from None
+    unknown = sorted(set(metadata["config"]) - set(COMPONENT_SECTIONS) - OTHER_SECTIONS, key=str)
+    if unknown:
+        raise SeqpipeError(
+            f"{path}: bad bundle header: config.{printable(unknown[0])}: unknown section"
         )
     return metadata
+
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"  # component names: no spaces, quotes, escapes
+
+
+class _Section(pydantic.BaseModel):
+    """One component section of the config: a valid name and its options."""
+
+    model_config = pydantic.ConfigDict(extra="allow")
+    name: str = pydantic.Field(pattern=NAME)
+
+
+class _Component(pydantic.BaseModel):
+    name: str = pydantic.Field(pattern=NAME)
+    plugin: str | None = None
+    package: str | None = None
+
+
+class _Config(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="allow")
+    task: _Section
+    features: _Section
+    model: _Section
+    decoder: _Section | None = None
+
+
+class BundleHeader(pydantic.BaseModel):
+    """The schema of a bundle's ``seqpipe`` metadata (what :meth:`Pipeline.save` writes)."""
+
+    model_config = pydantic.ConfigDict(extra="allow")
+    format: str
+    seqpipe_version: str = ""
+    config: _Config
+    components: dict[Literal["task", "features", "model", "decoder"], _Component] = {}
+    info: dict[str, Any] = {}
