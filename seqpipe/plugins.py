@@ -12,12 +12,16 @@ import functools
 import importlib
 import importlib.metadata
 import os
+import signal
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
+import click
 import pluggy
 
 from seqpipe import __version__, hookspecs
+from seqpipe.errors import printable
 from seqpipe.registry import Registry
 
 ENTRY_POINT_GROUP = "seqpipe"
@@ -75,22 +79,67 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
 
 
+class _UserInterrupt:
+    """Tells a Ctrl-C from the user apart from a plugin raising KeyboardInterrupt itself.
+
+    While active, SIGINT sets ``pressed`` before raising KeyboardInterrupt as usual, so
+    only a KeyboardInterrupt with ``pressed`` set is the user's (and ends seqpipe).
+    """
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self.previous = None
+
+    def __enter__(self) -> _UserInterrupt:
+        def on_sigint(signum, frame):
+            self.pressed = True
+            raise KeyboardInterrupt
+
+        try:
+            self.previous = signal.signal(signal.SIGINT, on_sigint)
+        except ValueError:  # not the main thread: every KeyboardInterrupt counts as the user's
+            self.pressed = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _isolated(plugin: PluginInfo, what: str, call) -> None:
+    """Run ``call()``; any exception it raises, SystemExit and other BaseExceptions
+    included, disables ``plugin`` with one warning line. Only the user's Ctrl-C goes on."""
+    with _UserInterrupt() as interrupt:
+        try:
+            call()
+        except KeyboardInterrupt as exc:
+            if interrupt.pressed:
+                raise
+            plugin.error = _describe(exc)
+        except BaseException as exc:  # a broken plugin must not break seqpipe
+            plugin.error = _describe(exc)
+    if plugin.error:
+        warn(f"plugin '{plugin.name}' ({plugin.package}) {what}: {plugin.error}")
+
+
 def _load_entry_points(pm: pluggy.PluginManager, info: dict[str, PluginInfo]) -> None:
     allowed = allowed_plugins()
+    seen: set[str] = set()
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         package = ep.dist.name if ep.dist else ep.name
         version = ep.dist.version if ep.dist else "?"
+        seen |= {ep.name, package}
         if allowed is not None and ep.name not in allowed and package not in allowed:
             continue
         if ep.name in info:  # the same distribution seen twice on sys.path
             continue
         plugin = PluginInfo(ep.name, package, version, builtin=False)
         info[ep.name] = plugin
-        try:
-            pm.register(ep.load(), name=ep.name)
-        except Exception as exc:  # a broken plugin must not break seqpipe
-            plugin.error = _describe(exc)
-            warn(f"plugin '{ep.name}' ({package}) failed to load: {plugin.error}")
+        _isolated(plugin, "failed to load", lambda ep=ep: pm.register(ep.load(), name=ep.name))
+    for name in sorted((allowed or set()) - seen):
+        installed = ", ".join(sorted(seen)) or "none"
+        warn(f"{ALLOW_ENV} names '{printable(name)}', which is not an installed plugin "
+             f"(installed: {installed})")  # fmt: skip
 
 
 def _call_isolated(pm: pluggy.PluginManager, hook_name: str, info: dict[str, PluginInfo], **kwargs):
@@ -99,11 +148,10 @@ def _call_isolated(pm: pluggy.PluginManager, hook_name: str, info: dict[str, Plu
         plugin = info[impl.plugin_name]
         if plugin.error:
             continue
-        try:
-            impl.function(**{arg: kwargs[arg](plugin) for arg in impl.argnames})
-        except Exception as exc:
-            plugin.error = _describe(exc)
-            warn(f"plugin '{plugin.name}' ({plugin.package}) failed in {hook_name}: {plugin.error}")
+        args = {arg: kwargs[arg](plugin) for arg in impl.argnames}
+        _isolated(
+            plugin, f"failed in {hook_name}", lambda impl=impl, args=args: impl.function(**args)
+        )
 
 
 @functools.cache
@@ -138,6 +186,45 @@ def registry() -> Registry:
 
 
 def add_commands(cli) -> None:
-    """Let every plugin add subcommands to the click group ``cli``."""
+    """Let every plugin add subcommands to the click group ``cli``; a plugin's command
+    never replaces one of seqpipe's own (it is dropped, with a warning)."""
     plugins = load()
-    _call_isolated(plugins.manager, "register_commands", plugins.info, cli=lambda _plugin: cli)
+    _call_isolated(plugins.manager, "register_commands", plugins.info, cli=_GuardedGroup.of(cli))
+
+
+@dataclass
+class _GuardedGroup:
+    """What a plugin's ``register_commands`` gets as ``cli``: the group, except that adding a
+    command under a built-in command's name is refused with a warning."""
+
+    group: Any
+    plugin: PluginInfo
+
+    @classmethod
+    def of(cls, group):
+        return lambda plugin: group if plugin.builtin else cls(group, plugin)
+
+    def add_command(self, cmd, name: str | None = None) -> None:
+        name = name or cmd.name
+        existing = self.group.commands.get(name)
+        if existing is not None and existing.callback is not None and _builtin(existing):
+            warn(f"plugin '{self.plugin.name}' ({self.plugin.package}) tried to replace the "
+                 f"built-in command '{printable(name)}'; kept the built-in")  # fmt: skip
+            return
+        self.group.add_command(cmd, name)
+
+    def command(self, *args, **kwargs):
+        def decorator(f):
+            cmd = click.command(*args, **kwargs)(f)
+            self.add_command(cmd)
+            return cmd
+
+        return decorator
+
+    def __getattr__(self, name: str):
+        return getattr(self.group, name)
+
+
+def _builtin(command) -> bool:
+    module = getattr(command.callback, "__module__", "") or ""
+    return module == "seqpipe" or module.startswith("seqpipe.")
