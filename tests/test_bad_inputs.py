@@ -18,7 +18,7 @@ import math
 import os
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,14 +48,6 @@ CLASSIFY = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @dataclass
 class Fixtures:
     speech: str  # a deterministic tone "speech" bundle (transcribe_helpers)
@@ -65,19 +57,22 @@ class Fixtures:
 
 
 @pytest.fixture(scope="module")
-def fx(tmp_path_factory) -> Fixtures:
+def fx(tmp_path_factory) -> Iterator[Fixtures]:
     from seqpipe.data.tones import write_tone_dataset
 
     folder = tmp_path_factory.mktemp("fixtures")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: more threads only fight the other tests
     torch.manual_seed(0)
     melody = Pipeline.from_config(MELODY).save(folder / "melody.safetensors")
     classify = Pipeline.from_config(CLASSIFY).save(folder / "classify.safetensors")
-    return Fixtures(
+    yield Fixtures(
         speech=tone_bundle(folder / "tone.safetensors"),
         melody=str(melody),
         classify=str(classify),
         tones=write_tone_dataset(folder / "tones", {"train": 2, "valid": 1}),
     )
+    torch.set_num_threads(threads)
 
 
 @dataclass
@@ -402,11 +397,31 @@ def g_render_to_an_unknown_type(tmp, mp, fx):  # defect 8: wrote WAV data as .xy
     )
 
 
-def g_junk_soundfont(tmp, mp, fx):  # defect 8: was ignored
+def needs_fluidsynth() -> None:
     import shutil
 
-    if shutil.which("fluidsynth") is None:
-        pytest.skip("FluidSynth is not installed")
+    from seqpipe.midi_render import DEFAULT_SOUNDFONT
+
+    if shutil.which("fluidsynth") is None or not Path(DEFAULT_SOUNDFONT).is_file():
+        pytest.skip("FluidSynth or its GM soundfont is not installed")
+
+
+def g_render_flac_is_flac(tmp, mp, fx):  # defect 8: --render x.mp3 held WAV data
+    needs_fluidsynth()
+
+    def then(result):
+        assert sf.info(str(tmp / "t.flac")).format == "FLAC"
+
+    return Expect(
+        generate(fx, "-o", tmp / "t.mid", "--render", tmp / "t.flac"),
+        0,
+        written=[tmp / "t.mid", tmp / "t.flac"],
+        then=then,
+    )
+
+
+def g_junk_soundfont(tmp, mp, fx):  # defect 8: was ignored
+    needs_fluidsynth()
     (tmp / "junk.sf2").write_bytes(b"RIFF\0\0\0\0WAVEjunk")
     args = generate(fx, "-o", tmp / "t.mid", "--render", tmp / "t.wav", "--soundfont")
     return Expect(
@@ -640,6 +655,7 @@ CASES = [
     g_too_many_bars,
     g_midi_primer_longer_than_the_bars,
     g_render_to_an_unknown_type,
+    g_render_flac_is_flac,
     g_junk_soundfont,
     g_replaced_midi_keeps_its_mode,
     g_speech_model_for_generate,
