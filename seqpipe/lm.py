@@ -7,6 +7,13 @@ k2/icefall authors): interpolated-backoff Kneser-Ney that matches SRILM's
 are trained with, an ``<unk>`` entry (so KenLM loads the file without complaint), the
 lexicon flashlight needs, and atomic writes.
 
+Count cutoffs (``min_counts``, SRILM's ``-gtNmin``) keep a large corpus's model small:
+an n-gram seen fewer times (for lower orders: after fewer distinct words) is dropped and
+its probability mass goes to the back-off, while every history keeps the full corpus's
+denominators, so the model stays normalised (kaldingram's own ``apply_count_cutoffs``
+also removes the dropped n-grams' contexts, which can leave kept n-grams with
+probability zero).
+
 A word list (``extra_words``, e.g. a spelling dictionary) widens the lexicon beyond the
 corpus: a word the LM never saw can then still be recognised, scored as ``<unk>``. The
 ``<unk>`` probability is the corpus's own rate of new words (Good-Turing: the share of
@@ -21,7 +28,7 @@ import math
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,13 +74,24 @@ def build_arpa(
     normalize: bool = True,
     lexicon: bool = True,
     extra_words: Iterable[str] = (),
+    min_counts: Sequence[int] = (),
 ) -> LMStats:
     """Count ``lines`` (one sentence each), write ``output`` (ARPA) and ``<output>.lexicon``.
 
     ``extra_words`` join the lexicon (not the n-grams) and are scored as ``<unk>``.
+    ``min_counts`` (one per order, missing ones 0) drop the n-grams seen fewer times.
     """
     if not 1 <= order <= MAX_ORDER:
         raise SeqpipeError(f"--order {order}: expected 1..{MAX_ORDER}")
+    if (
+        len(min_counts) > order
+        or any(m < 0 for m in min_counts)
+        or min_counts[:1] not in ((), (0,))
+    ):
+        raise SeqpipeError(
+            f"min counts {','.join(map(str, min_counts))}: expected up to {order} counts >= 0, "
+            "the first 0 (every word stays in the LM)"
+        )
     try:
         import kaldingram.train  # noqa: F401
     except ImportError:
@@ -106,7 +124,10 @@ def build_arpa(
         # D = n1 / (n1 + 2 n2) reaches 1 when no n-gram of an order was seen twice (small
         # corpora), which would give every seen n-gram of that order probability 0.
         counts.d = [min(d, MAX_DISCOUNT) for d in counts.d]
-        counts.cal_f()
+        if any(min_counts):
+            _smooth(counts, _apply_min_counts(counts, min_counts))
+        else:
+            counts.cal_f()
         counts.cal_bow()
     ngrams = {n + 1: sum(len(h.word_to_f) for h in counts.counts[n].values()) for n in range(order)}
     output = Path(output)
@@ -119,6 +140,65 @@ def build_arpa(
         _atomic_write(output.with_suffix(".lexicon"), lexicon_text(sorted([*vocab, *extra])))
     ngrams[1] += "<unk>" not in vocab
     return LMStats(sentences, sum(vocab.values()), len(vocab), ngrams, len(extra))
+
+
+def _denominators(counts) -> list[dict[tuple, tuple[int, int]]]:
+    """Per order and history: (distinct (left word, word) pairs, tokens), before any cutoff."""
+    top = counts.ngram_order - 1
+    return [
+        {
+            history: (
+                sum(map(len, c.word_to_context.values())) if k < top else 0,
+                c.total_count,
+            )
+            for history, c in counts.counts[k].items()
+        }
+        for k in range(counts.ngram_order)
+    ]
+
+
+def _apply_min_counts(counts, min_counts: Sequence[int]) -> list[dict[tuple, tuple[int, int]]]:
+    """Drop the n-grams under ``min_counts`` from kaldingram's counts, in place.
+
+    The highest order is cut by raw count, lower orders by continuation count (distinct
+    words before them), as Kneser-Ney scores them. An n-gram that a kept longer one needs
+    as its history or back-off is kept whatever its count. Returns the full counts'
+    denominators, for :func:`_smooth`.
+    """
+    denominators = _denominators(counts)
+    top = counts.ngram_order - 1
+    needed: set[tuple] = set()
+    for k in range(top, 0, -1):  # k words of history: the (k + 1)-grams
+        least = min_counts[k] if k < len(min_counts) else 0
+        for history in list(counts.counts[k]):
+            c = counts.counts[k][history]
+            for word, raw in list(c.word_to_count.items()):
+                contexts = c.word_to_context.get(word) if k < top else None
+                ngram = (*history, word)
+                if (len(contexts) if contexts else raw) >= least or ngram in needed:
+                    needed.update((history, ngram[1:]))
+                else:
+                    del c.word_to_count[word]
+                    c.word_to_context.pop(word, None)
+            if not c.word_to_count:
+                del counts.counts[k][history]
+        needed = {ngram for ngram in needed if len(ngram) <= k}
+    return denominators
+
+
+def _smooth(counts, denominators: list[dict[tuple, tuple[int, int]]]) -> None:
+    """kaldingram's ``cal_f`` (discounted probabilities) over the full corpus's denominators,
+    so what the cutoffs removed goes to the back-off weight."""
+    top = counts.ngram_order - 1
+    for k in range(counts.ngram_order):
+        discount = counts.d[k]
+        for history, c in counts.counts[k].items():
+            pairs, tokens = denominators[k][history]
+            for word, raw in c.word_to_count.items():
+                if k < top and pairs:
+                    c.word_to_f[word] = max(len(c.word_to_context[word]) - discount, 0) / pairs
+                else:
+                    c.word_to_f[word] = max(raw - discount, 0) / tokens
 
 
 def unk_log10(vocab: Counter[str], extra: list[str]) -> float:

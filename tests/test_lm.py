@@ -99,3 +99,59 @@ def test_word_list_widens_the_lexicon_with_unk_scored_words(tmp_path):
     assert "zebra" not in sections[1]  # in the lexicon, not in the n-grams
     # Good-Turing: "ran", "a" and "dog" occur once in 9 tokens; that mass over 2 new words
     assert math.isclose(sections[1]["<unk>"], math.log10(3 / 9 / 2), abs_tol=1e-6)
+
+
+def probability(sections, history, word):
+    """P(word | history) from a read_arpa() model with back-off weights (exact, no KenLM)."""
+    probs, backoffs = sections
+    for start in range(len(history) + 1):
+        context = history[start:]
+        ngram = " ".join((*context, word))
+        if ngram in probs[len(context) + 1]:
+            weight = sum(backoffs.get(" ".join(history[s:]), 0.0) for s in range(start))
+            return 10 ** (probs[len(context) + 1][ngram] + weight)
+    raise AssertionError(f"{word} has no unigram")
+
+
+def read_arpa_with_backoffs(path):
+    probs, backoffs, current = {}, {}, None
+    for line in path.read_text().splitlines():
+        if line.endswith("-grams:"):
+            current = int(line[1])
+            probs[current] = {}
+        elif current and line.strip() and not line.startswith("\\"):
+            parts = line.split("\t")
+            probs[current][parts[1]] = float(parts[0])
+            if len(parts) > 2:
+                backoffs[parts[1]] = float(parts[2])
+    return probs, backoffs
+
+
+def test_min_counts_shrink_the_model_and_keep_every_history_normalised(tmp_path):
+    import random
+
+    rng = random.Random(0)
+    # Zipf-like text over 60 words: no history sees every word (kaldingram then has no
+    # mass to back off with, cutoffs or not)
+    words = [c + v for c in "bdfgklmnprst" for v in "aeiou"]
+    weights = [1 / (rank + 1) for rank in range(len(words))]
+    lines = [" ".join(rng.choices(words, weights, k=rng.randint(3, 9))) for _ in range(600)]
+    full, cut, same = tmp_path / "full.arpa", tmp_path / "cut.arpa", tmp_path / "same.arpa"
+    build_arpa(lines, full, order=3)
+    stats = build_arpa(lines, cut, order=3, min_counts=(0, 3, 3))
+    build_arpa(lines, same, order=3, min_counts=(0, 1, 1))  # cuts nothing: kaldingram's model
+    assert same.read_text() == full.read_text()
+    full_counts, _ = read_arpa(full)
+    assert stats.ngrams[1] == full_counts[1]  # every word stays
+    assert stats.ngrams[2] < full_counts[2] and stats.ngrams[3] < 0.7 * full_counts[3]
+    model = read_arpa_with_backoffs(cut)
+    vocabulary = [w for w in model[0][1] if w not in ("<s>", "<unk>")]  # </s> is predicted
+    kept = [(g, p) for order in model[0].values() for g, p in order.items()]
+    assert all(p > -99 for g, p in kept if g not in ("<s>", "<unk>"))  # none left at zero
+    for history in [(), ("<s>",), ("ba",), ("<s>", "ba"), ("ba", "be"), ("ti", "tu"), ("su",)]:
+        total = sum(probability(model, history, w) for w in vocabulary)
+        assert math.isclose(total, 1.0, rel_tol=1e-4), (history, total)
+    result = CliRunner().invoke(
+        build_cli(), ["lm", "build", str(tmp_path / "x.txt"), "-o", str(cut), "--min-counts", "2,1"]
+    )
+    assert result.exit_code != 0

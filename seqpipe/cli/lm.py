@@ -36,8 +36,20 @@ def command() -> None:
     help="A word list (one word per line, e.g. /usr/share/dict/words) whose words the corpus "
     "lacks join the lexicon, scored as <unk> by the corpus's new-word rate. Repeatable.",
 )
+@click.option(
+    "--min-counts",
+    metavar="0,N2,N3",
+    help="Count cutoffs per order (SRILM's -gtNmin), e.g. 0,4,4: bigrams and trigrams seen "
+    "fewer times are dropped (their mass goes to the back-off) to keep a large corpus's LM "
+    "small. Every word stays.",
+)
 def build(
-    corpus: tuple[str, ...], output: str, order: int, normalize: bool, word_lists: tuple[str, ...]
+    corpus: tuple[str, ...],
+    output: str,
+    order: int,
+    normalize: bool,
+    word_lists: tuple[str, ...],
+    min_counts: str | None,
 ) -> None:
     """Build a Kneser-Ney n-gram LM from CORPUS files (one sentence per line; - for stdin).
 
@@ -45,18 +57,24 @@ def build(
     Example:
       seqpipe lm build sentences.txt -o lm.arpa --order 3
       seqpipe lm build sentences.txt -o lm.arpa --words /usr/share/dict/american-english
+      seqpipe lm build books.txt transcripts.txt -o lm.arpa --min-counts 0,4,4
       seqpipe transcribe talk.wav --beam-size 50 --lm lm.arpa
     """
     from pathlib import Path
 
     from seqpipe.lm import build_arpa, corpus_lines
 
+    try:
+        cutoffs = tuple(int(n) for n in min_counts.split(",")) if min_counts else ()
+    except ValueError:
+        raise click.BadParameter(f"{min_counts!r}: expected counts like 0,4,4") from None
     stats = build_arpa(
         corpus_lines(corpus),
         output,
         order=order,
         normalize=normalize,
         extra_words=corpus_lines(word_lists),
+        min_counts=cutoffs,
     )
     counts = ", ".join(f"{n}-grams {c}" for n, c in stats.ngrams.items())
     extra = f" + {stats.extra_words} words from --words" if word_lists else ""
