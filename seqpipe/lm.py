@@ -86,7 +86,7 @@ def build_arpa(
     if (
         len(min_counts) > order
         or any(m < 0 for m in min_counts)
-        or min_counts[:1] not in ((), (0,))
+        or tuple(min_counts[:1]) not in ((), (0,))
     ):
         raise SeqpipeError(
             f"min counts {','.join(map(str, min_counts))}: expected up to {order} counts >= 0, "

@@ -484,3 +484,21 @@ def test_data_import_command_holds_out_whole_speakers(tmp_path):
 
     result = CliRunner().invoke(build_cli(), [*args, "--hold-out", "nobody"])
     assert result.exit_code != 0 and "no utterances by speaker(s) nobody" in result.output
+
+
+def test_speechcommands_reader_takes_the_word_from_the_folder(tmp_path):
+    from seqpipe.data.corpora import read_speechcommands
+
+    for name in ("yes/0a7c2a8d_nohash_0.wav", "_unknown_/bed_0c540988_nohash_1.wav.wav"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        write_wav(tmp_path / name)
+    (tmp_path / "_silence_").mkdir()
+    write_wav(tmp_path / "_silence_" / "noise_0.wav")
+    entries = read_speechcommands(tmp_path)
+    assert [(e["text"], e["speaker"]) for e in entries] == [
+        ("bed", "sc-0c540988"),
+        ("yes", "sc-0a7c2a8d"),
+    ]
+    write_wav(tmp_path / "yes" / "take1.wav")
+    with pytest.raises(SeqpipeError, match=r"take1.wav: expected a name like <speaker>_nohash_<n>"):
+        read_speechcommands(tmp_path)

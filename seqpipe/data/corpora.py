@@ -15,6 +15,9 @@ CMU Sphinx     (AN4 and its kin) ``etc/<name>.transcription``: lines
 LJSpeech       ``metadata.csv``: lines ``<id>|<text>|<normalised text>``, audio ``wavs/<id>.wav``
 Common Voice   a clip list (``train.tsv``, ``validated.tsv``...) whose header names
                ``client_id``, ``path`` and ``sentence`` (and ``gender``); audio under ``clips/``
+Speech         ``<word>/<speaker>_nohash_<n>.wav``: one spoken word per clip, the folder
+Commands       naming it (the test set's ``_unknown_/<word>_<speaker>_nohash_<n>.wav`` too;
+               ``_background_noise_`` and ``_silence_`` are not speech)
 =============  ==============================================================================
 """
 
@@ -134,6 +137,26 @@ def read_commonvoice(tsv: str | os.PathLike, clips: str | os.PathLike | None = N
         audio = _existing(clips / fields["path"], tsv, number)
         gender = fields.get("gender", "")[:1].lower()
         entries.append(_entry(audio, fields["sentence"], fields["client_id"], gender or None))
+    return _sorted(entries)
+
+
+def read_speechcommands(root: str | os.PathLike) -> list[Entry]:
+    """A Speech Commands folder (v0.01, v0.02, or their test sets)."""
+    root = _folder(root)
+    entries = []
+    for audio in sorted(root.glob("*/*.wav")):
+        folder = audio.parent.name
+        if folder in ("_background_noise_", "_silence_"):
+            continue
+        stem = audio.name.split(".", 1)[0]  # some copies are named x.wav.wav
+        if folder == "_unknown_":
+            folder, _, stem = stem.partition("_")
+        speaker, marker, _ = stem.partition("_nohash_")
+        if not marker or not folder:
+            raise SeqpipeError(f"{audio}: expected a name like <speaker>_nohash_<n>.wav")
+        entries.append(_entry(audio, folder.replace("_", " "), f"sc-{speaker}", None))
+    if not entries:
+        raise SeqpipeError(f"{root}: no Speech Commands clips (<word>/<speaker>_nohash_<n>.wav)")
     return _sorted(entries)
 
 
