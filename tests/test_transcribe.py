@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from transcribe_helpers import SR, tone_bundle, tones, write_long_tones
 
 from seqpipe.cli import build_cli
+from seqpipe.text import ONES
 
 BURSTS = [(0.5, 1.0), (1.6, 2.5), (4.0, 4.4)]
 
@@ -187,23 +188,37 @@ def test_digits_model_hears_seven_three_one(tmp_path):
 EN_SMALL = DIGITS.with_name("en-small.safetensors")
 
 
+FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"
+
+
 @pytest.mark.skipif(
     not EN_SMALL.exists(),
     reason="bundled en-small model not trained yet (seqpipe/bundled/en-small.safetensors)",
 )
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
-def test_default_model_is_en_small_and_hears_an_unseen_voice(tmp_path):
+@pytest.mark.skipif(not FSDD.is_dir(), reason=f"the real FSDD recordings are not at {FSDD}")
+def test_default_model_is_en_small_and_hears_a_real_speaker_it_never_heard(tmp_path):
+    """theo, a real FSDD speaker left out of every en-small training set, says eight digits
+    (his first takes, joined with pauses), and the bundled example is a real recording."""
     import jiwer
 
-    said = "it is a good day to go for a long walk in the park"
-    wav = tmp_path / "walk.wav"
-    # en-gb-scotland is one of the voices held out of en-small's training data
-    subprocess.run(["espeak-ng", "-v", "en-gb-scotland", "-w", str(wav), said], check=True)
+    digits = [3, 1, 4, 1, 5, 9, 2, 6]
+    pause = np.zeros(4000, np.float32)
+    parts = []
+    for n, digit in enumerate(digits):
+        take = digits[:n].count(digit)
+        audio, rate = sf.read(FSDD / f"{digit}_theo_{take}.wav", dtype="float32")
+        parts += [audio, pause]
+    wav = tmp_path / "theo.wav"
+    sf.write(wav, np.concatenate([pause, *parts]), rate)
     result = run(wav, "-f", "json", "-o", tmp_path)
     assert result.exit_code == 0, result.output
-    data = json.loads((tmp_path / "walk.json").read_text())
+    data = json.loads((tmp_path / "theo.json").read_text())
     assert data["model"] == "en-small"
+    said = " ".join(ONES[d] for d in digits)
     assert jiwer.wer(said, data["text"]) <= 0.25, data["text"]
+    example = Path(__file__).resolve().parents[1] / "examples" / "seven_three_one.wav"
+    result = run(example)
+    assert result.exit_code == 0 and result.output.split() == ["seven", "three", "one"]
 
 
 def test_a_blip_shorter_than_one_window_still_transcribes(bundle, tmp_path):
