@@ -8,7 +8,8 @@ from seqpipe.cli import build_cli
 from seqpipe.lm import build_arpa
 
 
-def read_arpa(path):
+def read_arpa(path, backoffs=None):
+    """(counts, {order: {ngram: log10 p}}); back-off weights go into ``backoffs`` if given."""
     sections, counts, current = {}, {}, None
     for line in path.read_text().splitlines():
         if line.startswith("ngram "):
@@ -20,6 +21,8 @@ def read_arpa(path):
         elif current and line.strip() and not line.startswith("\\"):
             parts = line.split("\t")
             sections[current][parts[1]] = float(parts[0])
+            if backoffs is not None and len(parts) > 2:
+                backoffs[parts[1]] = float(parts[2])
     return counts, sections
 
 
@@ -113,20 +116,6 @@ def probability(sections, history, word):
     raise AssertionError(f"{word} has no unigram")
 
 
-def read_arpa_with_backoffs(path):
-    probs, backoffs, current = {}, {}, None
-    for line in path.read_text().splitlines():
-        if line.endswith("-grams:"):
-            current = int(line[1])
-            probs[current] = {}
-        elif current and line.strip() and not line.startswith("\\"):
-            parts = line.split("\t")
-            probs[current][parts[1]] = float(parts[0])
-            if len(parts) > 2:
-                backoffs[parts[1]] = float(parts[2])
-    return probs, backoffs
-
-
 def test_min_counts_shrink_the_model_and_keep_every_history_normalised(tmp_path):
     import random
 
@@ -144,7 +133,8 @@ def test_min_counts_shrink_the_model_and_keep_every_history_normalised(tmp_path)
     full_counts, _ = read_arpa(full)
     assert stats.ngrams[1] == full_counts[1]  # every word stays
     assert stats.ngrams[2] < full_counts[2] and stats.ngrams[3] < 0.7 * full_counts[3]
-    model = read_arpa_with_backoffs(cut)
+    backoffs = {}
+    model = (read_arpa(cut, backoffs)[1], backoffs)
     vocabulary = [w for w in model[0][1] if w not in ("<s>", "<unk>")]  # </s> is predicted
     kept = [(g, p) for order in model[0].values() for g, p in order.items()]
     assert all(p > -99 for g, p in kept if g not in ("<s>", "<unk>"))  # none left at zero
