@@ -5,7 +5,7 @@ word sequence in the final beam is scored again, exactly (``ctc_loss``), by each
 the bundle at another spectrum warp (``--warps``) or another bundle (``--with``; with
 ``--union`` the candidates include those bundles' own final beams too). Members
 are combined per *hypothesis*, not per frame, so they need not put their CTC spikes on
-the same frames (averaging frame posteriors fails for that reason, docs/speech-log.md).
+the same frames (averaging frame posteriors fails for that reason, docs/lab/speech-log.md).
 Prints the WER of the beam's own choice, of the best hypothesis in it (the oracle), then
 of every rescoring option:
 
@@ -19,7 +19,7 @@ over the candidates, each member's likelihoods normalised over them first.)
     python experiments/rescore.py runs/B/model.safetensors data/digits/loso_test_george.jsonl \\
         --with runs/L/ctc.safetensors --union --combine posterior --lm-weight 0 --word-score 0
 
-Measured on en-small: docs/speech-log.md. The single-member case (the bundle at warp 1.0)
+Measured on en-small: docs/lab/speech-log.md. The single-member case (the bundle at warp 1.0)
 is what ``ctc_beam``'s ``rescore`` option ships.
 """
 

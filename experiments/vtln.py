@@ -12,7 +12,7 @@ utterance, known only from the reference: the ceiling of any criterion).
 Criteria: ``max_logp``, the mean over frames of the best class's log-posterior;
 ``nonblank_max_logp``, the same over frames whose best class is not blank (cheap: one
 search); ``search_score``, the beam search's own score per frame (one search per warp).
-Measured on en-small: docs/speech-log.md (no cheap criterion helped; not shipped).
+Measured on en-small: docs/lab/speech-log.md (no cheap criterion helped; not shipped).
 """
 
 from __future__ import annotations

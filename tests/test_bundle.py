@@ -118,8 +118,8 @@ SPEECH_RECIPES = Path(__file__).resolve().parents[1] / "configs" / "speech"
 
 
 def make_bundle(*args) -> subprocess.CompletedProcess:
-    """configs/speech/make_bundle.py, run as the recipes document it."""
-    script = SPEECH_RECIPES / "make_bundle.py"
+    """scripts/make_bundle.py, run as the recipes document it."""
+    script = SPEECH_RECIPES.parents[1] / "scripts" / "make_bundle.py"
     return subprocess.run(
         [sys.executable, str(script), *map(str, args)], capture_output=True, text=True
     )

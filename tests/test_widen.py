@@ -1,4 +1,4 @@
-"""configs/speech/widen.py: a grown ctc_rnn computes what the narrow one did."""
+"""scripts/widen.py: a grown ctc_rnn computes what the narrow one did."""
 
 import subprocess
 import sys
@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from seqpipe.config import parse_yaml
 from seqpipe.pipeline import Pipeline
 
-SCRIPT = Path(__file__).resolve().parents[1] / "configs" / "speech" / "widen.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "widen.py"
 RECIPE = """
 task: {{name: speech}}
 features: {{name: logmel, sample_rate: 8000, n_mels: 16}}

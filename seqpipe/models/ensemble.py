@@ -3,8 +3,8 @@
 Small models trained from scratch with different seeds err on different clips of a
 speaker they never heard (two seeds of the digits recipe: 4.0 and 7.6 % WER on one real
 speaker), and the mean of their posteriors decodes more reliably than a seed drawn at
-random (docs/speech-log.md#digits). The members read the pipeline's one feature front
-end, so they must have been trained on the same features; ``configs/speech/make_bundle.py
+random (docs/lab/speech-log.md#digits). The members read the pipeline's one feature front
+end, so they must have been trained on the same features; ``scripts/make_bundle.py
 --ensemble`` builds one from trained runs. Every CTC decoder works on it unchanged.
 """
 

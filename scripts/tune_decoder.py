@@ -1,13 +1,13 @@
 """Grid-search a bundle's CTC beam options (word_score, lm_weight) on VALIDATION manifests.
 
-    python configs/speech/tune_decoder.py digits data/digits/valid.jsonl --word-score -2 -1 0 1
-    python configs/speech/tune_decoder.py runs/en-small/model.safetensors \\
+    python scripts/tune_decoder.py digits data/digits/valid.jsonl --word-score -2 -1 0 1
+    python scripts/tune_decoder.py runs/en-small/model.safetensors \\
         data/en-small/valid.jsonl --lm-weight 0.5 1 1.5 --word-score 0 1 2
-    python configs/speech/tune_decoder.py en-small data/en-small/valid_unseen_voices.jsonl \\
+    python scripts/tune_decoder.py en-small data/en-small/valid_unseen_voices.jsonl \\
         --no-log-add --beam-size 200 --lm-weight 1.5 2 2.5 --word-score -1 -0.5 0
-    python configs/speech/tune_decoder.py en-small data/en-small/valid_tts.jsonl \\
+    python scripts/tune_decoder.py en-small data/en-small/valid_tts.jsonl \\
         --rescore 8 --rescore-word-score -0.5
-    python configs/speech/tune_decoder.py runs/en-small-real/model.safetensors \\
+    python scripts/tune_decoder.py runs/en-small-real/model.safetensors \\
         data/real/libri_dev.jsonl data/real/an4_dev.jsonl --lm data/lm/books.arpa \\
         --lm-weight 1 1.5 2 --word-score -1 0 1
 

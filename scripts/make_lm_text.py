@@ -1,6 +1,6 @@
 """The text of en-small's word LM, with every dev sentence and the dev readers' books kept out.
 
-    python configs/speech/make_lm_text.py --books MIRROR --commit a0b16d35 --out data/lm  # ~20 min
+    python scripts/make_lm_text.py --books MIRROR --commit a0b16d35 --out data/lm  # ~20 min
     seqpipe lm build data/lm/books.txt data/lm/fortunes.txt data/lm/transcripts.txt \\
         -o data/lm/en-small.arpa --min-counts 0,4,4 --words /usr/share/dict/american-english
 

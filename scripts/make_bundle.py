@@ -1,6 +1,6 @@
 """Ship a trained run as a bundled model: same weights, the recipe's name and decoder.
 
-    python configs/speech/make_bundle.py runs/digits/model.safetensors configs/speech/digits.yaml \
+    python scripts/make_bundle.py runs/digits/model.safetensors configs/speech/digits.yaml \
         seqpipe/bundled/digits.safetensors
 
 Decoders hold no weights, so a run trained (and validated) with greedy CTC can ship with

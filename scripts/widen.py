@@ -1,6 +1,6 @@
 """Widen a trained ``ctc_rnn`` GRU stack (hidden H -> H2) without changing what it computes.
 
-    python configs/speech/widen.py runs/en-small-voices3/model.safetensors \
+    python scripts/widen.py runs/en-small-voices3/model.safetensors \
         configs/speech/en-small-widened.yaml runs/en-small-widened0.safetensors
 
 Training a wider model from scratch costs many CPU epochs before it catches up with the

@@ -1,7 +1,7 @@
 """Build the training/test manifests for the bundled speech models (deterministic from --seed).
 
-    nice python configs/speech/make_data.py digits   --out data/digits --accented --single 1000  # ~13 min
-    nice python configs/speech/make_data.py en-small --out data/en-small --draws 2  # ~30 min
+    nice python scripts/make_data.py digits   --out data/digits --accented --single 1000  # ~13 min
+    nice python scripts/make_data.py en-small --out data/en-small --draws 2  # ~30 min
 
 digits: FSDD speakers george, jackson, nicolas, yweweler (takes 0-44 train, 45-49 valid),
 theo held out entirely for test; connected strings spliced from real takes; TTS digit

@@ -1,6 +1,6 @@
 """Manifests for spoken-digit classification from the Free Spoken Digit Dataset.
 
-    python configs/classify/make_fsdd.py /work/shared/data/fsdd/recordings --out data/fsdd
+    python scripts/make_fsdd.py /work/shared/data/fsdd/recordings --out data/fsdd
 
 Writes ``train.jsonl`` (speakers george, jackson, nicolas, yweweler; takes 0-44),
 ``valid.jsonl`` (the same speakers, takes 45-49: for early stopping) and ``test.jsonl``
