@@ -126,7 +126,7 @@ def choose_speakers(entries: list[dict[str, Any]], count: int, seed: int = 0) ->
         if "speaker" not in entry:
             raise SeqpipeError(f"{entry['audio']}: no speaker to hold out by")
         groups.setdefault(str(entry.get("gender", "")), set()).add(entry["speaker"])
-    speakers = set().union(*groups.values()) if groups else set()
+    speakers = set().union(*groups.values())
     if not 0 < count < len(speakers):
         raise SeqpipeError(
             f"cannot hold out {count} speakers of {len(speakers)}: at least one must stay"
