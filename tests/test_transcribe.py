@@ -136,7 +136,7 @@ def test_48k_stereo_mp3(bundle, tmp_path):
 
 @pytest.mark.slow
 def test_twenty_minute_file_is_chunked_with_bounded_batches(bundle, tmp_path, monkeypatch):
-    from seqpipe.transcribe import Transcriber, expand_inputs
+    from seqpipe.speech.transcriber import Transcriber, expand_inputs
 
     wav = tmp_path / "long.wav"
     bursts = write_long_tones(wav, minutes=20, period=4.0)

@@ -62,7 +62,7 @@ def build(
     """
     from pathlib import Path
 
-    from seqpipe.lm import build_arpa, corpus_lines
+    from seqpipe.speech.ngram_lm import build_arpa, corpus_lines
 
     try:
         cutoffs = tuple(int(n) for n in min_counts.split(",")) if min_counts else ()

@@ -104,9 +104,9 @@ def command(
     from seqpipe.atomic import write_text
     from seqpipe.audio import audio_duration
     from seqpipe.errors import SeqpipeError
-    from seqpipe.transcribe import Transcriber, expand_inputs, plan_outputs, spool_inputs
-    from seqpipe.transcript import FORMATS
-    from seqpipe.vad import VADOptions
+    from seqpipe.speech.formats import FORMATS
+    from seqpipe.speech.transcriber import Transcriber, expand_inputs, plan_outputs, spool_inputs
+    from seqpipe.speech.vad import VADOptions
 
     fmts = list(FORMATS) if "all" in formats else list(dict.fromkeys(formats))
     write_files = bool(fmts) or output_dir is not None

@@ -33,7 +33,7 @@ import torch
 from seqpipe.decoders.ctc_greedy import ctc_posteriors
 from seqpipe.decoders.hypothesis import DecodeOutput, Hypothesis, TokenText
 from seqpipe.errors import SeqpipeError
-from seqpipe.lm import SPECIAL_WORDS
+from seqpipe.speech.ngram_lm import SPECIAL_WORDS
 from seqpipe.types import NonNegativeInt, PositiveFloat, PositiveInt
 
 SIL = "|"

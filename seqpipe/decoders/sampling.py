@@ -3,7 +3,7 @@
 Both drive the model's incremental API only (``initial_state``/``step``/``reorder_state``),
 so each new token costs O(1) however long the sequence already is. What may come next
 (grammar, scale, length budget) is the business of a ``rules`` object (see
-``seqpipe.decoders.melody.MelodyRules``): ``start(n)`` -> state, ``allowed(prev, state)``
+``seqpipe.music.rules.MelodyRules``): ``start(n)`` -> state, ``allowed(prev, state)``
 -> bool [B, V], ``update(token, state)`` -> state, ``select(state, index)``, ``done(state)``
 -> bool [B] (rows that have ended), ``finished(state)``, ``trim(rows)``. Sampled rows that
 are done leave the batch, so a batch costs what its rows need, not its longest row times n.

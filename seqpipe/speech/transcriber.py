@@ -1,6 +1,6 @@
 """Transcribe audio files of any length with a speech bundle: the library behind ``seqpipe transcribe``.
 
-Every input file is streamed through the VAD (:mod:`seqpipe.vad`) into chunks of at
+Every input file is streamed through the VAD (:mod:`seqpipe.speech.vad`) into chunks of at
 most ``max_seconds``; chunks from all files share length-bucketed batches (a window of
 chunks is sorted by length, so padding is small and many short files fill a batch as
 well as one long file does). Word times come from CTC forced alignment and are
@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from seqpipe.errors import SeqpipeError
-from seqpipe.transcript import Segment, Transcript
-from seqpipe.vad import Chunk, VADOptions, chunks
+from seqpipe.speech.formats import Segment, Transcript
+from seqpipe.speech.vad import Chunk, VADOptions, chunks
 
 AUDIO_EXTENSIONS = {
     ".wav",
@@ -316,7 +316,7 @@ class Transcriber:
 
     @torch.inference_mode()
     def _decode(self, batch: list[Chunk]) -> list[Segment]:
-        from seqpipe.alignment import word_timings
+        from seqpipe.speech.alignment import word_timings
 
         # a blip shorter than one analysis window is zero-padded to MIN_SECONDS
         shortest = int(MIN_SECONDS * self.sample_rate)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from seqpipe.alignment import Word
+from seqpipe.speech.alignment import Word
 
 FORMATS = ("txt", "json", "srt", "vtt")
 CUE_SECONDS = 6.0
