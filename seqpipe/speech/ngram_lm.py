@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seqpipe.atomic import atomic_path, check_writable
+from seqpipe.decoders.arpa import SPECIAL_WORDS, lexicon_text
 from seqpipe.errors import SeqpipeError
 
 UNK_LOG10 = -100.0  # what KenLM substitutes for a missing <unk>; written explicitly instead
 MAX_ORDER = 6
 MAX_DISCOUNT = 0.9
-SPECIAL_WORDS = {"<s>", "</s>", "<unk>"}  # ARPA markers, never lexicon words
 
 
 @dataclass
@@ -208,11 +208,6 @@ def unk_log10(vocab: Counter[str], extra: list[str]) -> float:
     tokens = sum(vocab.values())
     once = max(1, sum(1 for c in vocab.values() if c == 1))
     return math.log10(once / tokens / len(extra))
-
-
-def lexicon_text(words: Iterable[str]) -> str:
-    """flashlight's lexicon: each word spelled in characters, ``|`` closing the word."""
-    return "".join(f"{w}\t{' '.join(w)}\n" for w in words)
 
 
 def _copy_with_unk(
