@@ -46,6 +46,9 @@ class Transcript:
     def text(self) -> str:
         return " ".join(s.text for s in self.segments if s.text)
 
+    def __str__(self) -> str:
+        return self.text
+
     def to_dict(self) -> dict:
         return {
             "file": self.path,
