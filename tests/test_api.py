@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 import torch
+from test_music_generate import TINY
 from transcribe_helpers import SR, tone_bundle, tones
 
 import seqpipe
@@ -15,12 +16,6 @@ from seqpipe.midi import Melody
 from seqpipe.pipeline import Pipeline
 
 BURSTS = [(0.5, 1.0), (1.6, 2.5), (4.0, 4.4)]
-MELODY = {
-    "task": {"name": "melody", "sample_melodies": 0},
-    "features": {"name": "melody_events"},
-    "model": {"name": "rnn_lm", "embedding_size": 8, "hidden_size": 16, "num_layers": 1},
-    "decoder": {"name": "sample"},
-}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +27,7 @@ def speech(tmp_path_factory) -> str:
 def melody(tmp_path_factory) -> str:
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("api") / "melody.safetensors"
-    return str(Pipeline.from_config(MELODY).save(path))
+    return str(Pipeline.from_config(TINY).save(path))
 
 
 def test_import_seqpipe_does_not_import_torch():
