@@ -70,8 +70,7 @@ class Pipeline(nn.Module):
         self.features = features  # an nn.Module (audio) or a tokenizer object (MIDI)
         self.model = model
         self.decoder = decoder
-        #: what the task handed the model and decoder (sizes, ``vocab``, ``blank``)
-        self.wiring = task.wire(features) if wiring is None else wiring
+        self._wiring = wiring
         self.source: str | None = None  # the bundle file, once loaded from one
         self.bundle_metadata: dict[str, Any] = {}
 
@@ -80,6 +79,13 @@ class Pipeline(nn.Module):
         return next(self.parameters()).device
 
     # -- what the parts say about the data (features/base.py, the task's wiring) -----
+
+    @property
+    def wiring(self) -> dict[str, Any]:
+        """What the task handed the model and decoder (sizes, ``vocab``, ``blank``)."""
+        if self._wiring is None:
+            self._wiring = self.task.wire(self.features)
+        return self._wiring
 
     @property
     def sample_rate(self) -> int | None:
