@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from vtln import decode, posteriors, word_errors
+from common import decode, posteriors, word_errors
 
 from seqpipe.models.ensemble import mean_posterior
 from seqpipe.pipeline import Pipeline

@@ -31,7 +31,7 @@ import itertools
 import jiwer
 import numpy as np
 import torch
-from vtln import posteriors
+from common import posteriors
 
 from seqpipe.decoders.ctc_beam import ctc_log_likelihoods
 from seqpipe.pipeline import Pipeline

@@ -20,54 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 
-import jiwer
 import numpy as np
 import torch
+from common import decode, posteriors, word_errors
 
-from seqpipe.decoders.ctc_greedy import ctc_posteriors
-from seqpipe.features.vtlp import warp_spectrum
 from seqpipe.pipeline import Pipeline
-
-
-class FixedWarp(torch.nn.Module):
-    """Appended to the features' spectrogram: every utterance warped by one ``alpha``, so
-    ``LogMel.frames`` runs unchanged around it."""
-
-    def __init__(self, alpha: float):
-        super().__init__()
-        self.alpha = alpha
-
-    def forward(self, power: torch.Tensor) -> torch.Tensor:
-        return warp_spectrum(power, torch.full((power.shape[0], 1), self.alpha))
-
-
-@torch.no_grad()
-def posteriors(pipeline, examples, alpha: float, batch_size: int = 16) -> list[torch.Tensor]:
-    """Per-utterance CTC log-posteriors [T, V] at one warp."""
-    melspec = pipeline.features.melspec
-    spectrogram = melspec.spectrogram
-    melspec.spectrogram = torch.nn.Sequential(spectrogram, FixedWarp(alpha))
-    out = []
-    try:
-        for i in range(0, len(examples), batch_size):
-            batch = pipeline.task.collate(examples[i : i + batch_size])
-            feats, lengths = pipeline.features(batch["waves"], batch["lengths"])
-            log_probs, out_lengths, _ = ctc_posteriors(pipeline.model, feats, lengths)
-            out += [log_probs[j, : int(n)] for j, n in enumerate(out_lengths)]
-    finally:
-        melspec.spectrogram = spectrogram
-    return out
-
-
-def decode(decoder, utterances: list[torch.Tensor]) -> tuple[list[str], np.ndarray]:
-    """The decoder's texts and its scores per frame, all utterances in one padded batch."""
-    T = max(u.shape[0] for u in utterances)
-    batch = torch.full((len(utterances), T, utterances[0].shape[1]), -1e4)
-    for j, u in enumerate(utterances):
-        batch[j, : u.shape[0]] = u
-    hyps = decoder(batch, torch.tensor([u.shape[0] for u in utterances]))
-    scores = np.array([h.score / u.shape[0] for h, u in zip(hyps, utterances, strict=True)])
-    return [h.text for h in hyps], scores
 
 
 def confidence(utterances: list[torch.Tensor], blank: int = 0) -> dict[str, np.ndarray]:
@@ -78,11 +35,6 @@ def confidence(utterances: list[torch.Tensor], blank: int = 0) -> dict[str, np.n
         kept = top[which != blank]
         nonblank.append(float(kept.mean()) if len(kept) else -1e9)
     return {"max_logp": np.array(best), "nonblank_max_logp": np.array(nonblank)}
-
-
-def word_errors(ref: str, hyp: str) -> int:
-    out = jiwer.process_words(ref, hyp)
-    return out.substitutions + out.deletions + out.insertions
 
 
 def main() -> None:

@@ -1,9 +1,12 @@
 """seqpipe: recurrent sequence pipelines for speech-to-text and melody generation.
 
-Kept light on purpose: ``seqpipe --help`` must not pay for importing torch.
+The Python API is :func:`transcribe`, :func:`generate` and :func:`load` (seqpipe/api.py).
+Kept light on purpose: importing seqpipe (and ``seqpipe --help``) does not import torch;
+the API functions do, when first called.
 """
 
+from seqpipe.api import generate, load, transcribe
 from seqpipe.hookspecs import hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["hookimpl", "__version__"]
+__all__ = ["generate", "hookimpl", "load", "transcribe", "__version__"]

@@ -9,6 +9,7 @@ command spends minutes computing what it cannot save.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 import tempfile
@@ -74,10 +75,17 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     return Path(path)
 
 
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike) -> Iterator[io.TextIOBase]:
+    """A UTF-8 text file to write line by line, which appears at ``path`` only once complete."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        yield f
+
+
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    with atomic_open(path) as f:
+        f.write(text)
     return Path(path)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
-from seqpipe.errors import SeqpipeError
+from seqpipe.errors import ParameterError
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -18,12 +21,25 @@ def pick_device(requested: str | None = None) -> torch.device:
     try:
         device = torch.device(requested)
     except RuntimeError as exc:
-        raise SeqpipeError(f"--device {requested}: {exc}") from None
+        raise ParameterError("device", str(exc), requested) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SeqpipeError(f"--device {requested}: CUDA is not available on this machine")
+        raise ParameterError("device", "CUDA is not available on this machine", requested)
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise SeqpipeError(f"--device {requested}: MPS is not available on this machine")
+        raise ParameterError("device", "MPS is not available on this machine", requested)
     return device
+
+
+@contextlib.contextmanager
+def threads(count: int | None) -> Iterator[None]:
+    """torch's CPU threads set to ``count`` inside the block (None: left as they are) and
+    restored after it, so a caller running seqpipe in-process keeps its own setting."""
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def device_name(device: torch.device) -> str:

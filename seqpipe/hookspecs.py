@@ -14,9 +14,11 @@ Every ``register_*`` hook receives ``register(name, target, help="")``:
 * ``help``: one line shown by ``seqpipe plugins``.
 
 Constructors take their options as keyword arguments with type hints; seqpipe
-validates config values against those hints. Arguments named ``input_size``,
-``output_size`` and ``vocab_size`` are filled in by the pipeline from the feature
-extractor and the task, not by the user.
+validates config values against those hints. Arguments the task wires (``input_size``,
+``output_size``, ``vocab_size``, ``vocab``, ``blank``) are filled in by the pipeline, not
+by the user, and so is ``build_model`` (a factory for models that hold other models).
+The contracts components meet: ``tasks/base.py``, ``features/base.py``,
+``decoders/base.py`` and docs/architecture.md.
 """
 
 import pluggy

@@ -24,6 +24,7 @@ from seqpipe import __version__
 from seqpipe.atomic import atomic_path
 from seqpipe.config import COMPONENT_SECTIONS, OTHER_SECTIONS, split_component, validate_options
 from seqpipe.errors import SeqpipeError, printable
+from seqpipe.features.base import AudioFeatures
 from seqpipe.registry import Registry, unknown_name_message
 
 BUNDLE_FORMAT = "seqpipe-bundle/1"
@@ -54,17 +55,65 @@ def _section_of(kind: str) -> str:
 class Pipeline(nn.Module):
     """Holds the parts of one job. ``features`` and ``model`` own all the weights."""
 
-    def __init__(self, config: dict[str, Any], task, features, model: nn.Module, decoder=None):
+    def __init__(
+        self,
+        config: dict[str, Any],
+        task,
+        features,
+        model: nn.Module,
+        decoder=None,
+        wiring: dict[str, Any] | None = None,
+    ):
         super().__init__()
         self.config = config
         self.task = task
         self.features = features  # an nn.Module (audio) or a tokenizer object (MIDI)
         self.model = model
         self.decoder = decoder
+        self._wiring = wiring
+        self.source: str | None = None  # the bundle file, once loaded from one
+        self.bundle_metadata: dict[str, Any] = {}
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    # -- what the parts say about the data (features/base.py, the task's wiring) -----
+
+    @property
+    def wiring(self) -> dict[str, Any]:
+        """What the task handed the model and decoder (sizes, ``vocab``, ``blank``)."""
+        if self._wiring is None:
+            self._wiring = self.task.wire(self.features)
+        return self._wiring
+
+    @property
+    def sample_rate(self) -> int | None:
+        """Audio samples per second the features read; None for a pipeline of MIDI tokens."""
+        return self.features.sample_rate if isinstance(self.features, AudioFeatures) else None
+
+    @property
+    def frame_seconds(self) -> float | None:
+        """Seconds between feature frames; None without audio features."""
+        if not isinstance(self.features, AudioFeatures):
+            return None
+        return self.features.hop_length / self.features.sample_rate
+
+    @property
+    def lead_seconds(self) -> float:
+        """How long before the audio's first sample feature frame 0 starts (padding)."""
+        return self.features.lead_seconds if isinstance(self.features, AudioFeatures) else 0.0
+
+    @property
+    def labels(self) -> list[str] | None:
+        """The output tokens a text decoder spells with (``vocab``); None for other tasks."""
+        vocab = self.wiring.get("vocab")
+        return list(vocab) if vocab is not None else None
+
+    @property
+    def blank(self) -> int:
+        """The CTC blank among :attr:`labels` (0 unless the task says otherwise)."""
+        return int(self.wiring.get("blank", 0))
 
     @classmethod
     def from_config(
@@ -93,16 +142,26 @@ class Pipeline(nn.Module):
             registry, "features", config["features"], source=source, wired={}
         )
         wiring = task.wire(features)
+
+        def build_model(section: dict[str, Any]) -> nn.Module:
+            """One more model of this pipeline's wiring (ensemble members)."""
+            where = f"{source}: {split_component(config['model'])[0]} member"
+            return build_component(registry, "model", section, source=where, wired=wiring)[0]
+
         with torch.device("meta") if meta_model else contextlib.nullcontext():
             model, resolved["model"] = build_component(
-                registry, "model", config["model"], source=source, wired=wiring
+                registry,
+                "model",
+                config["model"],
+                source=source,
+                wired={**wiring, "build_model": build_model},
             )
         decoder = None
         if config.get("decoder"):
             decoder, resolved["decoder"] = build_component(
                 registry, "decoder", config["decoder"], source=source, wired=wiring
             )
-        return cls(resolved, task, features, model, decoder)
+        return cls(resolved, task, features, model, decoder, wiring)
 
     # -- bundles -----------------------------------------------------------------
 

@@ -400,7 +400,7 @@ def g_render_to_an_unknown_type(tmp, mp, fx):  # defect 8: wrote WAV data as .xy
 def needs_fluidsynth() -> None:
     import shutil
 
-    from seqpipe.midi_render import DEFAULT_SOUNDFONT
+    from seqpipe.music.render import DEFAULT_SOUNDFONT
 
     if shutil.which("fluidsynth") is None or not Path(DEFAULT_SOUNDFONT).is_file():
         pytest.skip("FluidSynth or its GM soundfont is not installed")

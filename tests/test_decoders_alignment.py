@@ -4,9 +4,9 @@ import math
 
 import torch
 
-from seqpipe.alignment import align_tokens, word_timings
 from seqpipe.decoders.ctc_greedy import CTCGreedy
 from seqpipe.decoders.hypothesis import Hypothesis, TokenText
+from seqpipe.speech.alignment import align_tokens, word_timings
 from seqpipe.text import VOCAB
 
 INDEX = {c: i for i, c in enumerate(VOCAB)}

@@ -79,7 +79,7 @@ def test_rescore_ranks_the_final_beam_by_exact_ctc_likelihood(tmp_path):
 
 @pytest.fixture
 def lm(tmp_path):
-    from seqpipe.lm import build_arpa
+    from seqpipe.speech.ngram_lm import build_arpa
 
     corpus = ["the world is big", "hello world", "hello there", "one bag of words"] * 3
     path = tmp_path / "lm.arpa"
@@ -95,7 +95,7 @@ def test_beam_with_lexicon_only_spells_known_words(lm):
 
 
 def test_word_list_word_is_recognised_only_with_the_word_list(tmp_path):
-    from seqpipe.lm import build_arpa
+    from seqpipe.speech.ngram_lm import build_arpa
 
     corpus = ["the cat sat", "the cat ran", "a dog sat"] * 3
     plain, wide = tmp_path / "plain.arpa", tmp_path / "wide.arpa"

@@ -5,7 +5,7 @@ import math
 from click.testing import CliRunner
 
 from seqpipe.cli import build_cli
-from seqpipe.lm import build_arpa
+from seqpipe.speech.ngram_lm import build_arpa
 
 
 def read_arpa(path, backoffs=None):

@@ -300,7 +300,7 @@ def test_training_step_reduces_loss_for_every_model_shape():
 
 
 def test_adding_problem_runs_a_few_steps():
-    path = Path(__file__).parents[1] / "experiments" / "adding_problem.py"
+    path = Path(__file__).parents[1] / "benchmarks" / "adding_problem.py"
     spec = importlib.util.spec_from_file_location("adding_problem", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

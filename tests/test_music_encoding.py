@@ -5,8 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqpipe.errors import SeqpipeError
-from seqpipe.features.melody import EOS, PREFIX, GridEncoding
 from seqpipe.features.melody_events import VALUES, EventEncoding, split_ticks
+from seqpipe.features.melody_grid import GridEncoding
+from seqpipe.features.melody_tokens import EOS, PREFIX
 from seqpipe.midi import Melody, Note, skyline
 from seqpipe.theory import (
     estimate_key,

@@ -11,9 +11,10 @@ from click.testing import CliRunner
 
 from conftest import run_seqpipe
 from seqpipe.cli import build_cli
-from seqpipe.decoders.melody import Request, generate_melodies, parse_primer
 from seqpipe.decoders.sampling import BeamSearch, Sampler, filter_logits
 from seqpipe.errors import SeqpipeError
+from seqpipe.music.generator import generate_melodies
+from seqpipe.music.request import Request, parse_primer
 from seqpipe.pipeline import Pipeline
 from seqpipe.theory import scale_pitch_classes
 

@@ -5,12 +5,12 @@ import math
 import pytest
 import torch
 
-from seqpipe.baselines.markov import END, MAX_TICKS, REST, MarkovBaseline, events
 from seqpipe.data.melodies import write_jsonl
-from seqpipe.features.melody import PREFIX
+from seqpipe.features.melody_tokens import PREFIX
 from seqpipe.midi import Melody, Note
+from seqpipe.music.markov import END, MAX_TICKS, REST, MarkovBaseline, events
+from seqpipe.music.metrics import NgramIndex, similarity
 from seqpipe.pipeline import Pipeline
-from seqpipe.tasks.melody_metrics import NgramIndex, similarity
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -328,7 +328,8 @@ def melody_pipeline(registry, tmp_path) -> Pipeline:
 
 
 def test_yaml_recipe_builds_trains_and_generates_with_the_plugin_model(melody_pipeline):
-    from seqpipe.decoders.melody import Request, generate_melodies
+    from seqpipe.music.generator import generate_melodies
+    from seqpipe.music.request import Request
 
     pipeline = melody_pipeline
     assert type(pipeline.model).__name__ == "MinGRULM"

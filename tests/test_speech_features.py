@@ -223,7 +223,7 @@ def test_load_audio_rejects_corrupt_and_empty_files(tmp_path):
 
 @pytest.mark.slow
 def test_chroma_and_pyin_find_the_pitch_of_a_tone():
-    from seqpipe.features.music import CQT, PYIN, Chroma
+    from seqpipe.features.tonal import CQT, PYIN, Chroma
 
     rate = 22050
     wave = torch.from_numpy(tone(440.0, 0.6, rate))[None]  # A4 = MIDI 69

@@ -136,11 +136,13 @@ def test_48k_stereo_mp3(bundle, tmp_path):
 
 @pytest.mark.slow
 def test_twenty_minute_file_is_chunked_with_bounded_batches(bundle, tmp_path, monkeypatch):
-    from seqpipe.transcribe import Transcriber, expand_inputs
+    from seqpipe.device import threads
+    from seqpipe.speech.files import expand_inputs
+    from seqpipe.speech.transcriber import Transcriber
 
     wav = tmp_path / "long.wav"
     bursts = write_long_tones(wav, minutes=20, period=4.0)
-    transcriber = Transcriber(bundle, device="cpu", batch_size=8, threads=1)
+    transcriber = Transcriber(bundle, device="cpu", batch_size=8)
     biggest = []
     features = transcriber.pipeline.features
     original = features.forward
@@ -150,7 +152,8 @@ def test_twenty_minute_file_is_chunked_with_bounded_batches(bundle, tmp_path, mo
         return original(waves, lengths)
 
     monkeypatch.setattr(features, "forward", spy)
-    (result,) = list(transcriber.run(expand_inputs([wav])))
+    with threads(1):
+        (result,) = list(transcriber.run(expand_inputs([wav])))
     assert result.error is None
     words = [w for s in result.transcript.segments for w in s.words]
     assert len(words) == len(bursts) == 300

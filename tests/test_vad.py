@@ -6,7 +6,7 @@ import soundfile as sf
 from transcribe_helpers import SR, tones
 
 from seqpipe.errors import SeqpipeError
-from seqpipe.vad import VADOptions, chunks, stream_audio
+from seqpipe.speech.vad import VADOptions, chunks, stream_audio
 
 
 def test_chunks_follow_the_bursts_and_skip_silence(tmp_path):

@@ -11,15 +11,33 @@ import errno
 import click
 
 from seqpipe import __version__
-from seqpipe.errors import SeqpipeError
+from seqpipe.errors import ParameterError, SeqpipeError
+
+
+def flag_spelling(command: click.Command):
+    """name -> flag for the options of ``command`` and its subcommands (``max_chunk`` ->
+    ``--max-chunk``); a name no option has stays as it is."""
+    flags: dict[str, str] = {}
+    stack = [command]
+    while stack:
+        cmd = stack.pop()
+        for param in cmd.params:
+            if isinstance(param, click.Option):
+                flags.setdefault(param.name, max(param.opts, key=len))
+        stack += getattr(cmd, "commands", {}).values()
+    return lambda name: flags.get(name, name)
 
 
 class SeqpipeGroup(click.Group):
-    """Turns SeqpipeError (and an unexpected OSError) into a one-line message and exit code 1."""
+    """Turns SeqpipeError (and an unexpected OSError) into a one-line message and exit code 1;
+    a ParameterError names the command's flag."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except ParameterError as exc:
+            command = self.get_command(ctx, ctx.invoked_subcommand or "") or self
+            raise click.ClickException(exc.spelled(flag_spelling(command))) from None
         except SeqpipeError as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:  # a read or write nothing expected to fail (disk full...)

@@ -28,60 +28,23 @@ def melodies(folders: tuple[str, ...], out: str, corpora: tuple[str, ...], jobs:
       seqpipe data melodies --out data/folk          # music21's folk tunes (~4,400)
       seqpipe data melodies my_midi/ --out data/mine
     """
-    import json
-    from pathlib import Path
-
     from rich.progress import Progress
 
-    from seqpipe.data import melodies as md
-    from seqpipe.midi import atomic_write
+    from seqpipe.data.melodies import build_dataset
 
-    if not folders and not corpora:
-        corpora = md.FOLK_CORPORA
-    jobs_list = []
-    for name in corpora:
-        files = md.corpus_files(name)
-        jobs_list += [(f, f.parent.parent) for f in files]
-    for folder in folders:
-        jobs_list += [(f, Path(folder)) for f in md.find_files(folder)]
-    if not jobs_list:
-        raise click.ClickException("no music files found")
-
-    tunes, skipped = [], 0
     with Progress(transient=True, disable=quiet) as progress:
-        bar = progress.add_task("converting", total=len(jobs_list))
-        for converted in md.iter_converted(jobs_list, workers=jobs):
-            tunes += converted.melodies
-            for reason in converted.skipped:
-                skipped += 1
-                if not quiet:
-                    progress.console.print(
-                        f"skipped {reason}", style="yellow", highlight=False, soft_wrap=True
-                    )
+        bar = progress.add_task("converting", total=None)
+
+        def converted(result) -> None:
+            for reason in [] if quiet else result.skipped:
+                progress.console.print(
+                    f"skipped {reason}", style="yellow", highlight=False, soft_wrap=True
+                )
             progress.advance(bar)
-    tunes, duplicates = md.deduplicate(tunes)
-    splits: dict[str, list] = {"train": [], "valid": [], "test": []}
-    for tune in tunes:
-        splits[md.split_of(tune)].append(tune)
-    out_dir = Path(out)
-    for name, items in splits.items():
-        md.write_jsonl(items, out_dir / f"{name}.jsonl")
-    stats = {
-        "sources": list(corpora) + list(folders),
-        "files": len(jobs_list),
-        "tunes": len(tunes),
-        "skipped": skipped,
-        "duplicates_dropped": duplicates,
-        "notes": sum(len(t.notes) for t in tunes),
-        **{f"{name}_tunes": len(items) for name, items in splits.items()},
-    }
 
-    def write(tmp: str) -> None:
-        Path(tmp).write_text(json.dumps(stats, indent=2) + "\n")
-
-    atomic_write(out_dir / "stats.json", write)
+        stats = build_dataset(folders, out, corpora, jobs, on_file=converted)
+    splits = ", ".join(f"{name} {stats[f'{name}_tunes']}" for name in ("train", "valid", "test"))
     click.echo(
-        f"{len(tunes)} tunes ({stats['notes']} notes) -> {out_dir}: "
-        + ", ".join(f"{n} {len(v)}" for n, v in splits.items())
-        + f"; skipped {skipped}, duplicates dropped {duplicates}"
+        f"{stats['tunes']} tunes ({stats['notes']} notes) -> {out}: {splits}; "
+        f"skipped {stats['skipped']}, duplicates dropped {stats['duplicates_dropped']}"
     )

@@ -26,54 +26,56 @@ def command(bundle, data, as_json, device, batch_size) -> None:
       seqpipe evaluate runs/digits/model.safetensors data/test.jsonl --json | jq .wer
     """
     from rich.console import Console
-    from rich.table import Table
 
-    from seqpipe.device import pick_device
-    from seqpipe.errors import SeqpipeError
-    from seqpipe.pipeline import Pipeline
-    from seqpipe.training.evaluation import evaluate, json_line
+    from seqpipe.training.evaluation import evaluate_files, json_line
 
-    torch_device = pick_device(device)
-    pipeline = Pipeline.load(bundle, device=torch_device)
-    task = pipeline.task
+    pipeline, scores = evaluate_files(bundle, data, device=device, batch_size=batch_size)
     console = Console()
     results, failed = [], False
-    for path in data:
-        try:
-            examples = task.load_data(path, train=False)
-        except SeqpipeError as exc:
-            click.echo(f"Error: {exc}", err=True)
+    for scored in scores:
+        if scored.error:
+            click.echo(f"Error: {scored.error}", err=True)
             failed = True
-            continue
-        metrics = evaluate(
-            pipeline, examples, batch_size=batch_size, bf16=torch_device.type == "cuda"
-        )
-        result = {"bundle": str(bundle), "data": str(path), "examples": len(examples), **metrics}
-        results.append(result)
-        if as_json:
-            click.echo(json_line(result))
-            continue
-        table = Table(title=f"{bundle} on {path} ({len(examples)} examples)")
-        table.add_column("metric")
-        table.add_column("value", justify="right")
-        for name, value in metrics.items():
-            label = f"{name} (primary)" if name == task.primary_metric else name
-            table.add_row(label, f"{value:.4f}")
-        console.print(table)
-        report = task.report(metrics) if hasattr(task, "report") else None
-        if report:
-            from rich.markdown import Markdown
-
-            console.print(Markdown(report))
-        console.print_json(json_line(result))
+        elif as_json:
+            click.echo(json_line(scored.result))
+        else:
+            show(console, scored, pipeline.task.primary_metric)
+        results += [scored.result] if scored.result else []
     if len(results) > 1 and not as_json:
-        names = [k for k, v in results[0].items() if isinstance(v, float)]
-        table = Table(title=f"{bundle}")
-        for column in ("data", "examples", *names):
-            table.add_column(column, justify="left" if column == "data" else "right")
-        for result in results:
-            cells = [f"{result[name]:.4f}" for name in names]
-            table.add_row(result["data"], str(result["examples"]), *cells)
-        console.print(table)
+        show_all(console, bundle, results)
     if failed:
         raise SystemExit(1)
+
+
+def show(console, scored, primary: str) -> None:
+    """One data source's metrics as a table, the task's report and the JSON line."""
+    from rich.markdown import Markdown
+    from rich.table import Table
+
+    from seqpipe.training.evaluation import json_line
+
+    result = scored.result
+    table = Table(title=f"{result['bundle']} on {scored.data} ({result['examples']} examples)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in result.items():
+        if isinstance(value, float):
+            table.add_row(f"{name} (primary)" if name == primary else name, f"{value:.4f}")
+    console.print(table)
+    if scored.report:
+        console.print(Markdown(scored.report))
+    console.print_json(json_line(result))
+
+
+def show_all(console, bundle: str, results: list[dict]) -> None:
+    """One table of every data source's metrics."""
+    from rich.table import Table
+
+    names = [k for k, v in results[0].items() if isinstance(v, float)]
+    table = Table(title=f"{bundle}")
+    for column in ("data", "examples", *names):
+        table.add_column(column, justify="left" if column == "data" else "right")
+    for result in results:
+        cells = [f"{result[name]:.4f}" for name in names]
+        table.add_row(result["data"], str(result["examples"]), *cells)
+    console.print(table)

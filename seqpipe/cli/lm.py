@@ -12,43 +12,26 @@ def command() -> None:
 
 @command.command("build")
 @click.argument("corpus", nargs=-1, required=True)
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="ARPA file to write; the lexicon goes beside it as .lexicon.",
-)
-@click.option(
-    "--order", default=3, show_default=True, type=click.IntRange(1, 6), help="n-gram order."
-)
-@click.option(
-    "--normalize/--no-normalize",
-    default=True,
-    show_default=True,
-    help="Apply the speech models' text normalisation (lower-case, digits spelled out, punctuation dropped).",
-)
-@click.option(
-    "--words",
-    "word_lists",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="A word list (one word per line, e.g. /usr/share/dict/words) whose words the corpus "
-    "lacks join the lexicon, scored as <unk> by the corpus's new-word rate. Repeatable.",
-)
-@click.option(
-    "--min-counts",
-    metavar="0,N2,N3",
-    help="Count cutoffs per order (SRILM's -gtNmin), e.g. 0,4,4: bigrams and trigrams seen "
-    "fewer times are dropped (their mass goes to the back-off) to keep a large corpus's LM "
-    "small. Every word stays.",
-)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="ARPA file to write; the lexicon goes beside it as .lexicon.")  # fmt: skip
+@click.option("--order", default=3, show_default=True, type=click.IntRange(1, 6), help="n-gram order.")  # fmt: skip
+@click.option("--normalize/--no-normalize", default=True, show_default=True,
+              help="Apply the speech models' text normalisation (lower-case, digits spelled "
+              "out, punctuation dropped).")  # fmt: skip
+@click.option("--words", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A word list (one word per line, e.g. /usr/share/dict/words) whose words the "
+              "corpus lacks join the lexicon, scored as <unk> by the corpus's new-word rate. "
+              "Repeatable.")  # fmt: skip
+@click.option("--min-counts", metavar="0,N2,N3",
+              help="Count cutoffs per order (SRILM's -gtNmin), e.g. 0,4,4: bigrams and trigrams "
+              "seen fewer times are dropped (their mass goes to the back-off) to keep a large "
+              "corpus's LM small. Every word stays.")  # fmt: skip
 def build(
     corpus: tuple[str, ...],
     output: str,
     order: int,
     normalize: bool,
-    word_lists: tuple[str, ...],
+    words: tuple[str, ...],
     min_counts: str | None,
 ) -> None:
     """Build a Kneser-Ney n-gram LM from CORPUS files (one sentence per line; - for stdin).
@@ -62,22 +45,15 @@ def build(
     """
     from pathlib import Path
 
-    from seqpipe.lm import build_arpa, corpus_lines
+    from seqpipe.speech.ngram_lm import build_lm
 
     try:
         cutoffs = tuple(int(n) for n in min_counts.split(",")) if min_counts else ()
     except ValueError:
         raise click.BadParameter(f"{min_counts!r}: expected counts like 0,4,4") from None
-    stats = build_arpa(
-        corpus_lines(corpus),
-        output,
-        order=order,
-        normalize=normalize,
-        extra_words=corpus_lines(word_lists),
-        min_counts=cutoffs,
-    )
+    stats = build_lm(corpus, output, order, normalize, words, cutoffs)
     counts = ", ".join(f"{n}-grams {c}" for n, c in stats.ngrams.items())
-    extra = f" + {stats.extra_words} words from --words" if word_lists else ""
+    extra = f" + {stats.extra_words} words from --words" if words else ""
     click.echo(
         f"wrote {output} ({stats.sentences} sentences, {stats.words} words, "
         f"vocabulary {stats.vocabulary}{extra}; {counts}) and "

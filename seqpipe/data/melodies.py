@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqpipe.errors import SeqpipeError
-from seqpipe.midi import TPQ, Melody, Note, atomic_write, polyphony, read_midi, skyline
+from seqpipe.atomic import atomic_open
+from seqpipe.errors import ParameterError, SeqpipeError
+from seqpipe.midi import TPQ, Melody, Note, polyphony, read_midi, skyline
 
 MIDI_SUFFIXES = {".mid", ".midi"}
 MUSIC21_SUFFIXES = {".abc", ".xml", ".musicxml", ".mxl", ".krn"}
@@ -187,12 +188,10 @@ def split_of(melody: Melody) -> str:
 
 
 def write_jsonl(melodies: list[Melody], path: str | os.PathLike) -> Path:
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            for m in melodies:
-                f.write(json.dumps(m.to_json(), separators=(",", ":")) + "\n")
-
-    return atomic_write(Path(path), write)
+    with atomic_open(path) as f:
+        for m in melodies:
+            f.write(json.dumps(m.to_json(), separators=(",", ":")) + "\n")
+    return Path(path)
 
 
 def read_jsonl(path: str | os.PathLike) -> list[Melody]:
@@ -254,3 +253,47 @@ def iter_converted(jobs: list[tuple[Path, Path | None]], workers: int = 1) -> It
 
     with ProcessPoolExecutor(workers) as pool:
         yield from pool.map(convert_file, *zip(*jobs, strict=False), chunksize=4)
+
+
+def build_dataset(
+    folders: Iterable[str | os.PathLike],
+    out: str | os.PathLike,
+    corpora: Iterable[str] = (),
+    jobs: int = 1,
+    on_file: Callable[[Converted], None] | None = None,
+) -> dict:
+    """Convert ``folders`` (recursive music files) and music21 ``corpora`` (default with
+    neither: :data:`FOLK_CORPORA`) into OUT/train|valid|test.jsonl and OUT/stats.json;
+    returns the stats. ``on_file`` sees each file's result (its tunes and skip reasons)."""
+    from seqpipe.atomic import write_text
+
+    folders, corpora = list(folders), list(corpora)
+    if not folders and not corpora:
+        corpora = list(FOLK_CORPORA)
+    jobs_list = [(f, f.parent.parent) for name in corpora for f in corpus_files(name)]
+    jobs_list += [(f, Path(folder)) for folder in folders for f in find_files(folder)]
+    if not jobs_list:
+        raise ParameterError("folders", "no music files found")
+    tunes, skipped = [], 0
+    for converted in iter_converted(jobs_list, workers=jobs):
+        tunes += converted.melodies
+        skipped += len(converted.skipped)
+        if on_file is not None:
+            on_file(converted)
+    tunes, duplicates = deduplicate(tunes)
+    splits: dict[str, list] = {"train": [], "valid": [], "test": []}
+    for tune in tunes:
+        splits[split_of(tune)].append(tune)
+    for name, items in splits.items():
+        write_jsonl(items, Path(out) / f"{name}.jsonl")
+    stats = {
+        "sources": corpora + [str(f) for f in folders],
+        "files": len(jobs_list),
+        "tunes": len(tunes),
+        "skipped": skipped,
+        "duplicates_dropped": duplicates,
+        "notes": sum(len(t.notes) for t in tunes),
+        **{f"{name}_tunes": len(items) for name, items in splits.items()},
+    }
+    write_text(Path(out) / "stats.json", json.dumps(stats, indent=2) + "\n")
+    return stats

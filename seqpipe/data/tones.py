@@ -24,7 +24,8 @@ def write_tone_dataset(
     seed: int = 0,
 ) -> dict[str, Path]:
     """Write wavs and one manifest per split (``{"audio", "label"}`` lines); returns the manifests."""
-    import soundfile as sf
+    from seqpipe.atomic import write_text
+    from seqpipe.audio import write_audio
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -38,10 +39,10 @@ def write_tone_dataset(
                 wave = 0.5 * np.sin(2 * np.pi * freq * rng.uniform(0.95, 1.05) * t)
                 wave += 0.05 * rng.standard_normal(len(t))
                 name = f"{split}_{label}_{i}.wav"
-                sf.write(folder / name, wave.astype(np.float32), sample_rate)
+                write_audio(folder / name, wave.astype(np.float32), sample_rate)
                 lines.append(json.dumps({"audio": name, "label": label}))
         manifests[split] = folder / f"{split}.jsonl"
-        manifests[split].write_text("\n".join(lines) + "\n")
+        write_text(manifests[split], "\n".join(lines) + "\n")
     return manifests
 
 

@@ -9,7 +9,7 @@ step is one O(1) decoder call whatever the beam. The end token is the task's bla
 so short hypotheses do not win by default.
 
 Word times come from the model's CTC head when it has one (forced alignment in
-:mod:`seqpipe.alignment`), else from where the attention peaked for each token.
+:mod:`seqpipe.speech.alignment`), else from where the attention peaked for each token.
 """
 
 from __future__ import annotations

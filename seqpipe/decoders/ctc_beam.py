@@ -30,10 +30,10 @@ from typing import Any, NamedTuple
 
 import torch
 
+from seqpipe.decoders.arpa import SPECIAL_WORDS, arpa_unigrams, read_lexicon
 from seqpipe.decoders.ctc_greedy import ctc_posteriors
 from seqpipe.decoders.hypothesis import DecodeOutput, Hypothesis, TokenText
 from seqpipe.errors import SeqpipeError
-from seqpipe.lm import SPECIAL_WORDS
 from seqpipe.types import NonNegativeInt, PositiveFloat, PositiveInt
 
 SIL = "|"
@@ -50,42 +50,6 @@ def resolve_path(value: str | os.PathLike | None, what: str) -> Path | None:
     if not path.is_absolute() and (BUNDLED / path).exists():
         return BUNDLED / path
     raise SeqpipeError(f"{value}: {what} file not found")
-
-
-def arpa_unigrams(path: Path) -> Iterator[str]:
-    """Stream the words of an ARPA file's 1-gram section (never loads the whole file)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            inside = False
-            for line in f:
-                line = line.strip()
-                if line == "\\1-grams:":
-                    inside = True
-                elif inside and (not line or line.startswith("\\")):
-                    return
-                elif inside:
-                    parts = line.split()
-                    if len(parts) >= 2:
-                        yield parts[1]
-    except OSError as exc:
-        raise SeqpipeError(f"{path}: cannot read language model: {exc.strerror}") from None
-    if not inside:
-        raise SeqpipeError(f"{path}: not an ARPA language model (no \\1-grams: section)")
-
-
-def read_lexicon(path: Path) -> Iterator[tuple[str, list[str]]]:
-    """``word spelling...`` lines (tab or space separated), as written by ``seqpipe lm build``."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                parts = line.split()
-                if not parts:
-                    continue
-                if len(parts) < 2:
-                    raise SeqpipeError(f"{path}:{number}: lexicon line has a word but no spelling")
-                yield parts[0], parts[1:]
-    except OSError as exc:
-        raise SeqpipeError(f"{path}: cannot read lexicon: {exc.strerror}") from None
 
 
 def ctc_log_likelihoods(

@@ -3,7 +3,7 @@
 Decoders share one result type so ``seqpipe transcribe`` can time and score words
 the same way whichever search produced them. ``frames`` holds the output frame at
 which each token was emitted (CTC) or attended most (attention); word timings are
-refined from the posteriors by :mod:`seqpipe.alignment` when those exist.
+refined from the posteriors by :mod:`seqpipe.speech.alignment` when those exist.
 """
 
 from __future__ import annotations

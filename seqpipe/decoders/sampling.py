@@ -1,12 +1,11 @@
 """Token decoders for autoregressive models: sampling (temperature, top-k, top-p) and beam search.
 
-Both drive the model's incremental API only (``initial_state``/``step``/``reorder_state``),
-so each new token costs O(1) however long the sequence already is. What may come next
-(grammar, scale, length budget) is the business of a ``rules`` object (see
-``seqpipe.decoders.melody.MelodyRules``): ``start(n)`` -> state, ``allowed(prev, state)``
--> bool [B, V], ``update(token, state)`` -> state, ``select(state, index)``, ``done(state)``
--> bool [B] (rows that have ended), ``finished(state)``, ``trim(rows)``. Sampled rows that
-are done leave the batch, so a batch costs what its rows need, not its longest row times n.
+Both implement :class:`seqpipe.decoders.base.TokenDecoder`: they drive the model's
+incremental API only (``initial_state``/``step``/``reorder_state``), so each new token
+costs O(1) however long the sequence already is, and mask what may come next with a
+:class:`~seqpipe.decoders.base.TokenRules` object (grammar, scale, length budget; e.g.
+:class:`seqpipe.music.rules.MelodyRules`). Sampled rows that are done leave the batch,
+so a batch costs what its rows need, not its longest row times n.
 The prompt is run once with batch size 1 and its state copied to every row.
 """
 

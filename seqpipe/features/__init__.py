@@ -7,7 +7,7 @@ from seqpipe.hookspecs import hookimpl
 def register_features(register):
     register(
         "melody_grid",
-        "seqpipe.features.melody:GridEncoding",
+        "seqpipe.features.melody_grid:GridEncoding",
         help="melody tokens on a 16th-note grid: note-on / hold / rest (Magenta)",
     )
     register(
@@ -27,12 +27,12 @@ def register_features(register):
     )
     register(
         "cqt",
-        "seqpipe.features.music:CQT",
+        "seqpipe.features.tonal:CQT",
         help="constant-Q spectrogram, one bin per semitone (librosa)",
     )
-    register("chroma", "seqpipe.features.music:Chroma", help="12-bin chroma from the CQT (librosa)")
+    register("chroma", "seqpipe.features.tonal:Chroma", help="12-bin chroma from the CQT (librosa)")
     register(
         "pyin",
-        "seqpipe.features.music:PYIN",
+        "seqpipe.features.tonal:PYIN",
         help="pYIN pitch track: MIDI pitch + voiced probability (librosa)",
     )

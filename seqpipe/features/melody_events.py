@@ -10,7 +10,7 @@ tokens however long it is.
 
 from __future__ import annotations
 
-from seqpipe.features.melody import MelodyEncoding
+from seqpipe.features.melody_tokens import MelodyEncoding
 from seqpipe.midi import TPQ, Note
 
 MAX_TICKS = 4 * TPQ

@@ -16,7 +16,7 @@ def register_models(register):
     )
     register(
         "rnn_lm",
-        "seqpipe.models.lm:RecurrentLM",
+        "seqpipe.models.rnn_lm:RecurrentLM",
         help="next-token LM (lstm|gru|rnn), O(1) step(), optional attention window",
     )
     register(

@@ -11,7 +11,7 @@ end, so they must have been trained on the same features; ``scripts/make_bundle.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import torch
@@ -29,21 +29,15 @@ class CTCEnsemble(nn.Module):
 
     def __init__(
         self,
-        input_size: int,
-        output_size: int,
+        build_model: Callable[[dict[str, Any]], nn.Module],
         member: dict[str, Any],
         size: Annotated[int, Ge(2)] = 2,
     ):
+        """``member``: the config section of one member model; ``build_model`` (handed in by
+        the pipeline) builds it with the pipeline's wiring, so members get the sizes the
+        features and the task give."""
         super().__init__()
-        from seqpipe.pipeline import build_component
-        from seqpipe.plugins import registry
-
-        wired = {"input_size": input_size, "output_size": output_size, "vocab_size": output_size}
-        built = [
-            build_component(registry(), "model", member, source="ctc_ensemble member", wired=wired)
-            for _ in range(size)
-        ]
-        self.members = nn.ModuleList(model for model, _ in built)
+        self.members = nn.ModuleList(build_model(member) for _ in range(size))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         outputs = [member(x, lengths) for member in self.members]  # one config: same lengths

@@ -197,7 +197,7 @@ class RNN(RecurrentFrameModel):
     (transposing W and/or U gives neither number).
 
     Plain RNNs forget within tens of steps (gradients vanish): see
-    ``experiments/adding_problem.py``. Prefer ``lstm`` or ``gru`` for real work.
+    ``benchmarks/adding_problem.py``. Prefer ``lstm`` or ``gru`` for real work.
     """
 
     cell = "rnn"

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from seqpipe.features.melody import PAD, PREFIX, MelodyEncoding
+from seqpipe.features.melody_tokens import PAD, PREFIX, MelodyEncoding
 from seqpipe.midi import Melody
 from seqpipe.tasks.base import Task
 from seqpipe.types import NonNegativeInt, PositiveInt
@@ -144,7 +144,7 @@ class MelodyTask(Task):
             "nll_per_note": body / max(notes, 1),
         }
         if self.baseline or self.sample_melodies:
-            from seqpipe.tasks.melody_report import melody_metrics
+            from seqpipe.music.report import melody_metrics
 
             metrics |= melody_metrics(
                 pipeline,
@@ -161,6 +161,6 @@ class MelodyTask(Task):
 
     def report(self, metrics: dict[str, float]) -> str:
         """``evaluate``'s metrics as Markdown tables (model vs Markov, similarity, key, copying)."""
-        from seqpipe.tasks.melody_report import markdown
+        from seqpipe.music.report import markdown
 
         return markdown(metrics)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -80,3 +81,44 @@ def json_line(result: dict[str, Any]) -> str:
         return None if isinstance(value, float) and not math.isfinite(value) else value
 
     return json.dumps({k: finite(v) for k, v in result.items()}, allow_nan=False)
+
+
+@dataclass
+class Scored:
+    """One data source scored by :func:`evaluate_files`: ``result`` (bundle, data, examples
+    and the metrics) and the task's Markdown ``report``, or the ``error`` that stopped it."""
+
+    data: str
+    result: dict[str, Any] | None = None
+    report: str | None = None
+    error: str | None = None
+
+
+def evaluate_files(
+    bundle: str, data: Iterable[str], *, device: str | None = "auto", batch_size: int = 16
+) -> tuple[Any, Iterator[Scored]]:
+    """Load ``bundle`` and score it on each ``data`` source with its task's metrics; a source
+    that cannot be read gives its error and the others are still scored. Returns the
+    pipeline and the results, computed one at a time."""
+    from seqpipe.device import pick_device
+    from seqpipe.errors import SeqpipeError
+    from seqpipe.pipeline import Pipeline
+
+    torch_device = pick_device(device)
+    pipeline = Pipeline.load(bundle, device=torch_device)
+    task = pipeline.task
+
+    def scores() -> Iterator[Scored]:
+        for path in data:
+            try:
+                examples = task.load_data(path, train=False)
+            except SeqpipeError as exc:
+                yield Scored(str(path), error=str(exc))
+                continue
+            bf16 = torch_device.type == "cuda"
+            metrics = evaluate(pipeline, examples, batch_size=batch_size, bf16=bf16)
+            result = {"bundle": str(bundle), "data": str(path), "examples": len(examples)}
+            report = task.report(metrics) if hasattr(task, "report") else None  # duck-typed tasks
+            yield Scored(str(path), {**result, **metrics}, report)
+
+    return pipeline, scores()

@@ -9,8 +9,8 @@ The registered ``rnn``, ``lstm`` and ``gru`` frame models train with the same bu
 The gradient of the loss with respect to the first input step, relative to the last,
 shows why the tanh RNN cannot learn it: the signal from step 1 has all but vanished.
 
-    nice python experiments/adding_problem.py                 # T=100, ~15 min on 1 CPU thread
-    nice python experiments/adding_problem.py --length 200 --steps 6000 --threads 2
+    nice python benchmarks/adding_problem.py                 # T=100, ~15 min on 1 CPU thread
+    nice python benchmarks/adding_problem.py --length 200 --steps 6000 --threads 2
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Transcribe audio files of any length with a speech bundle: the library behind ``seqpipe transcribe``.
+"""Transcribe audio files of any length with a speech bundle: the engine of the speech service.
 
-Every input file is streamed through the VAD (:mod:`seqpipe.vad`) into chunks of at
+Every input file is streamed through the VAD (:mod:`seqpipe.speech.vad`) into chunks of at
 most ``max_seconds``; chunks from all files share length-bucketed batches (a window of
 chunks is sorted by length, so padding is small and many short files fill a batch as
 well as one long file does). Word times come from CTC forced alignment and are
@@ -10,185 +10,16 @@ read costs its own result only.
 
 from __future__ import annotations
 
-import contextlib
-import glob
-import os
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import torch
 
 from seqpipe.errors import SeqpipeError
-from seqpipe.transcript import Segment, Transcript
-from seqpipe.vad import Chunk, VADOptions, chunks
+from seqpipe.speech.files import Input, Result
+from seqpipe.speech.formats import Segment, Transcript
+from seqpipe.speech.vad import Chunk, VADOptions, chunks
 
-AUDIO_EXTENSIONS = {
-    ".wav",
-    ".flac",
-    ".ogg",
-    ".oga",
-    ".opus",
-    ".mp3",
-    ".aiff",
-    ".aif",
-    ".au",
-    ".w64",
-    ".caf",
-}
-STDIN = "-"
 MIN_SECONDS = 0.2
-
-
-@dataclass
-class Input:
-    """One file to transcribe; ``name`` is its output name relative to ``-o``."""
-
-    path: str
-    name: str
-    error: str | None = None  # set when the path itself is unusable
-    label: str | None = None  # how messages name it (default: the path)
-    spooled: bool = False  # a pipe (stdin, process substitution): copied to a file first
-    outputs: dict[str, Path] | None = None  # format -> file to write; None: stdout
-
-    @property
-    def shown(self) -> str:
-        return self.label or self.path
-
-
-@dataclass
-class Result:
-    input: Input
-    transcript: Transcript | None = None
-    error: str | None = None
-    warnings: list[str] = field(default_factory=list)
-
-
-def _broken_link(path: Path) -> str | None:
-    if path.is_symlink() and not path.exists():
-        return f"broken symbolic link (to {os.readlink(path)})"
-    return None
-
-
-def expand_inputs(paths: Iterable[str]) -> list[Input]:
-    """Files, directories (recursive, audio suffixes only) and globs, in a stable order."""
-    found: list[Input] = []
-    for raw in paths:
-        if raw == STDIN:
-            error = "standard input is named more than once (it can be read only once)"
-            once = not any(item.label == "<stdin>" for item in found)
-            found.append(Input(STDIN, "stdin", None if once else error, "<stdin>", spooled=once))
-            continue
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            files = sorted(
-                p
-                for p in path.rglob("*")
-                if p.suffix.lower() in AUDIO_EXTENSIONS and (p.is_file() or _broken_link(p))
-            )
-            found += [
-                Input(str(p), str(p.relative_to(path).with_suffix("")), error=_broken_link(p))
-                for p in files
-            ]
-            if not files:
-                found.append(Input(raw, path.name, error="no audio files in this directory"))
-        elif path.exists():
-            found.append(Input(str(path), path.stem, spooled=not path.is_file()))
-        elif _broken_link(path):
-            found.append(Input(raw, path.stem, error=_broken_link(path)))
-        elif glob.has_magic(raw):
-            matches = sorted(glob.glob(str(path), recursive=True))
-            found += [Input(m, Path(m).stem) for m in matches if Path(m).is_file()]
-            if not matches:
-                found.append(Input(raw, Path(raw).stem, error="no file matches this pattern"))
-        else:
-            found.append(Input(raw, path.stem, error="no such file or directory"))
-    return found
-
-
-def spool_inputs(inputs: list[Input], directory: str | os.PathLike) -> None:
-    """Copy standard input and pipes (``<(...)``) to files: libsndfile needs to seek, and
-    memory stays flat."""
-    import shutil
-    import sys
-
-    for n, item in enumerate(inputs):
-        if not item.spooled or item.error:
-            continue
-        target = Path(directory) / f"{n}.audio"
-        try:
-            with contextlib.ExitStack() as stack:
-                source = (
-                    sys.stdin.buffer
-                    if item.path == STDIN
-                    else stack.enter_context(open(item.path, "rb"))
-                )
-                with open(target, "wb") as f:
-                    shutil.copyfileobj(source, f, 1 << 20)
-        except OSError as exc:
-            item.error = f"cannot read: {exc.strerror or exc}"
-            continue
-        item.label = item.label or item.path
-        item.path = str(target)
-
-
-def _same_file_key(path: Path) -> tuple:
-    """Equal for two names of one file (links included), whether or not it exists yet."""
-    try:
-        st = path.stat()
-        return ("inode", st.st_dev, st.st_ino)
-    except OSError:
-        return ("path", os.path.realpath(path))
-
-
-def plan_outputs(inputs: list[Input], formats: list[str], output_dir: str | None) -> None:
-    """Set each input's ``outputs``: FILE.FMT beside it, or ``output_dir``/NAME.FMT.
-
-    Nothing the user has is lost: an input whose output would replace an input of the
-    batch, or a file that an earlier input of the batch writes, fails (``error``) instead,
-    and so does one whose folder cannot be written (with ``output_dir``: the whole batch,
-    a SeqpipeError, before any work).
-    """
-    from seqpipe.atomic import check_writable
-
-    if output_dir == STDIN:
-        return
-    if output_dir is not None:
-        check_writable(output_dir)
-    sources = {_same_file_key(Path(i.path)) for i in inputs if not i.error and not i.spooled}
-    claimed: dict[tuple, Input] = {}
-    folders: dict[Path, str | None] = {}
-    for item in inputs:
-        if item.error or (item.spooled and output_dir is None):
-            continue  # piped input without -o: to stdout
-        base = Path(output_dir) / item.name if output_dir else Path(item.path).with_suffix("")
-        outputs = {fmt: base.with_name(f"{base.name}.{fmt}") for fmt in formats}
-        keys = {fmt: _same_file_key(path) for fmt, path in outputs.items()}
-        for fmt, key in keys.items():
-            if key in sources:
-                item.error = (
-                    f"its {fmt} output would overwrite an input ({outputs[fmt]}); "
-                    "write to another folder with -o DIR"
-                )
-            elif key in claimed:
-                item.error = (
-                    f"its {fmt} output {outputs[fmt]} is also {claimed[key].shown}'s "
-                    "(same name); transcribe it separately or rename it"
-                )
-            if item.error:
-                break
-        else:
-            folder = base.parent
-            if folder not in folders:
-                try:
-                    check_writable(folder)
-                    folders[folder] = None
-                except SeqpipeError as exc:
-                    folders[folder] = str(exc)
-            item.error = folders[folder]
-            if item.error is None:
-                claimed.update((key, item) for key in keys.values())
-                item.outputs = outputs
 
 
 class Transcriber:
@@ -204,14 +35,11 @@ class Transcriber:
         lm_weight: float | None = None,
         vad: VADOptions | None = None,
         pipeline=None,
-        threads: int | None = None,
     ):
-        """``threads`` sets torch's CPU threads (None leaves them as they are)."""
+        """``model``: a bundle name or path (default: :func:`default_model`), or a loaded
+        ``pipeline``. CPU threads: :func:`seqpipe.device.threads` around the calls."""
         from seqpipe.device import pick_device
         from seqpipe.pipeline import Pipeline
-
-        if threads:
-            torch.set_num_threads(threads)
 
         self.device = pick_device(device) if pipeline is None else pipeline.device
         model = model or default_model()
@@ -221,12 +49,10 @@ class Transcriber:
         self.model_name = model if pipeline is None else str(pipeline.config.get("name", ""))
         self.batch_size = batch_size
         self.vad = vad or VADOptions()
-        features = self.pipeline.features
-        self.sample_rate = int(getattr(features, "sample_rate", 16000))
-        hop = getattr(features, "hop_length", None)
-        self.feature_seconds = hop / self.sample_rate if hop else None
+        self.sample_rate = self.pipeline.sample_rate
+        self.feature_seconds = self.pipeline.frame_seconds
         # features that pad the signal put frame 0 this long before the audio starts
-        self.lead_seconds = float(getattr(features, "lead_seconds", 0.0))
+        self.lead_seconds = self.pipeline.lead_seconds
         self.decoder = choose_decoder(self.pipeline, beam_size, lm, lm_weight)
         self.text = self.decoder.text
 
@@ -311,12 +137,12 @@ class Transcriber:
         from seqpipe.audio import audio_duration
 
         segments.sort(key=lambda s: s.start)
-        duration = audio_duration(item.path)
+        duration = item.duration if item.duration is not None else audio_duration(item.path)
         return Result(item, Transcript(item.path, duration, segments, self.model_name))
 
     @torch.inference_mode()
     def _decode(self, batch: list[Chunk]) -> list[Segment]:
-        from seqpipe.alignment import word_timings
+        from seqpipe.speech.alignment import word_timings
 
         # a blip shorter than one analysis window is zero-padded to MIN_SECONDS
         shortest = int(MIN_SECONDS * self.sample_rate)
@@ -326,10 +152,7 @@ class Transcriber:
             waves[row, : len(c.samples)] = torch.from_numpy(c.samples)
         feats, feat_lengths = self.pipeline.features(waves.to(self.device), lengths.to(self.device))
         out = self.decoder.decode_batch(self.pipeline.model, feats, feat_lengths)
-        feat_seconds = (
-            self.feature_seconds or float(lengths.max()) / self.sample_rate / feats.shape[1]
-        )
-        frame_seconds = feat_seconds * out.frame_ratio
+        frame_seconds = self.feature_seconds * out.frame_ratio
         result = []
         for row, (c, hyp) in enumerate(zip(batch, out.hypotheses, strict=False)):
             end = c.start + c.duration(self.sample_rate)
@@ -349,7 +172,7 @@ class Transcriber:
         return result
 
 
-# The default model: the first of these that is bundled (en-small is not trained yet).
+# The default model: the first of these that is bundled.
 DEFAULT_MODELS = ("en-small", "digits")
 
 
@@ -362,8 +185,7 @@ def default_model() -> str:
 
 def check_speech_model(pipeline, model: str | None) -> None:
     """A SeqpipeError unless ``pipeline`` turns audio into text (``-m folk`` does not)."""
-    wiring = pipeline.task.wire(pipeline.features)
-    if "vocab" not in wiring or not hasattr(pipeline.features, "sample_rate"):
+    if pipeline.labels is None or pipeline.sample_rate is None:
         task = pipeline.config.get("task", {}).get("name", "?")
         raise SeqpipeError(
             f"{model or 'model'}: not a speech model (its task is '{task}'); "
@@ -372,14 +194,14 @@ def check_speech_model(pipeline, model: str | None) -> None:
 
 
 def choose_decoder(pipeline, beam_size: int | None, lm: str | None, lm_weight: float | None):
-    """The bundle's decoder, or a beam search when ``--beam-size``/``--lm`` ask for one."""
+    """The bundle's decoder, or a beam search when ``beam_size``/``lm`` ask for one."""
     from seqpipe.decoders.attention_beam import AttentionBeam
+    from seqpipe.decoders.base import FrameDecoder
     from seqpipe.decoders.ctc_beam import CTCBeam
     from seqpipe.decoders.ctc_greedy import CTCGreedy
 
-    wiring = pipeline.task.wire(pipeline.features)
-    vocab, blank = wiring["vocab"], wiring.get("blank", 0)
-    decoder = pipeline.decoder if hasattr(pipeline.decoder, "decode_batch") else None
+    vocab, blank = pipeline.labels, pipeline.blank
+    decoder = pipeline.decoder if isinstance(pipeline.decoder, FrameDecoder) else None
     if isinstance(decoder, AttentionBeam) and beam_size and not lm:
         decoder.beam_size = beam_size
         return decoder

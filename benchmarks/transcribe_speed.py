@@ -1,11 +1,11 @@
 """Transcription speed and memory: RTF per model (batch 1 and batched), peak memory on
 a long input, and feature-extraction throughput (torchaudio CPU/GPU vs librosa).
 
-    nice python benchmarks/transcribe.py                    # every bundled model
-    nice python benchmarks/transcribe.py --model runs/x.safetensors --long-minutes 60
-    nice python benchmarks/transcribe.py --model en-small --audio speech.wav --long-minutes 0
-    nice python benchmarks/transcribe.py --model en-small --audio data/en-small/test_tts.jsonl
-    nice python benchmarks/transcribe.py --model en-small --audio ... --beam-size 100
+    nice python benchmarks/transcribe_speed.py                    # every bundled model
+    nice python benchmarks/transcribe_speed.py --model runs/x.safetensors --long-minutes 60
+    nice python benchmarks/transcribe_speed.py --model en-small --audio speech.wav --long-minutes 0
+    nice python benchmarks/transcribe_speed.py --model en-small --audio data/en-small/test_tts.jsonl
+    nice python benchmarks/transcribe_speed.py --model en-small --audio ... --beam-size 100
 
 RTF = processing seconds / audio seconds (lower is better; 0.02 = an hour in 72 s),
 measured end to end through ``Transcriber.run``: streaming read, VAD, features, model,
@@ -100,12 +100,15 @@ def rtf(
     model: str, wav: Path, batch_size: int, device: str, threads: int, beam: int | None
 ) -> float:
     from seqpipe.audio import audio_duration
-    from seqpipe.transcribe import Transcriber, expand_inputs
+    from seqpipe.device import threads as torch_threads
+    from seqpipe.speech.files import expand_inputs
+    from seqpipe.speech.transcriber import Transcriber
 
-    t = Transcriber(model, device=device, batch_size=batch_size, threads=threads, beam_size=beam)
-    list(t.run(expand_inputs([str(wav)])))  # warm-up (first-call allocations)
-    start = time.perf_counter()
-    list(t.run(expand_inputs([str(wav)])))
+    with torch_threads(threads):
+        t = Transcriber(model, device=device, batch_size=batch_size, beam_size=beam)
+        list(t.run(expand_inputs([str(wav)])))  # warm-up (first-call allocations)
+        start = time.perf_counter()
+        list(t.run(expand_inputs([str(wav)])))
     return (time.perf_counter() - start) / audio_duration(wav)
 
 
@@ -117,9 +120,11 @@ def peak_memory(
         wav = Path(tmp) / "long.wav"
         write_long(wav, minutes)
         code = (
-            "import sys, time, resource; from seqpipe.transcribe import Transcriber, expand_inputs;"
+            "import sys, time, resource, torch; from seqpipe.speech.files import expand_inputs;"
+            "from seqpipe.speech.transcriber import Transcriber;"
+            f"torch.set_num_threads({threads});"
             f"t = Transcriber({model!r}, device={device!r}, batch_size={batch_size},"
-            f" threads={threads}, beam_size={beam});"
+            f" beam_size={beam});"
             "s = time.perf_counter(); r = list(t.run(expand_inputs([sys.argv[1]])));"
             "print(time.perf_counter() - s, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(r[0].transcript.segments))"
         )

@@ -7,8 +7,8 @@
    token, at 1,000 tokens. The prefix cost is measured at 20 prefix lengths and
    summed over all 1,000 (trapezoid rule), since running it in full takes minutes.
 
-    nice python benchmarks/generate.py                 # the bundled folk model
-    nice python benchmarks/generate.py --model runs/folk/model.safetensors --json
+    nice python benchmarks/generate_speed.py                 # the bundled folk model
+    nice python benchmarks/generate_speed.py --model runs/folk/model.safetensors --json
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def load(model: str, device: torch.device):
 
 
 def bench_device(model: str, device: torch.device, repeats: int) -> dict[str, float]:
-    from seqpipe.decoders.melody import Request, generate_melodies
+    from seqpipe.music.generator import generate_melodies
+    from seqpipe.music.request import Request
 
     pipeline, name = load(model, device)
     out: dict[str, float] = {"model": name, "device": str(device)}

@@ -19,6 +19,7 @@ class _LibrosaFeatures(nn.Module):
     """Shared batching: per-utterance librosa call, padded back into [B, T, F]."""
 
     output_size: int
+    lead_seconds = 0.0  # librosa centres frames: frame 0 is at the first sample
 
     def __init__(self, sample_rate: int, hop_length: int):
         super().__init__()

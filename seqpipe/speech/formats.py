@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from seqpipe.alignment import Word
+from seqpipe.speech.alignment import Word
 
 FORMATS = ("txt", "json", "srt", "vtt")
 CUE_SECONDS = 6.0
@@ -45,6 +45,9 @@ class Transcript:
     @property
     def text(self) -> str:
         return " ".join(s.text for s in self.segments if s.text)
+
+    def __str__(self) -> str:
+        return self.text
 
     def to_dict(self) -> dict:
         return {

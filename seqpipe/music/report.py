@@ -32,9 +32,9 @@ _cache: dict[tuple, tuple] = {}
 
 def _training(pipeline, train: str | None):
     """(training melodies as the encoding sees them, fitted chains, n-gram index) or None."""
-    from seqpipe.baselines.markov import MarkovBaseline
     from seqpipe.data.melodies import load_melodies
-    from seqpipe.tasks.melody_metrics import NgramIndex
+    from seqpipe.music.markov import MarkovBaseline
+    from seqpipe.music.metrics import NgramIndex
 
     if train is None:  # "" = no baseline
         train = (pipeline.config.get("data") or {}).get("train")
@@ -67,8 +67,9 @@ def melody_metrics(
     bars: int = 16,
     seed: int = 0,
 ) -> dict[str, float]:
-    from seqpipe.decoders.melody import Request, generate_melodies
-    from seqpipe.tasks.melody_metrics import similarity
+    from seqpipe.music.generator import generate_melodies
+    from seqpipe.music.metrics import similarity
+    from seqpipe.music.request import Request
 
     out: dict[str, float] = {}
     fitted = _training(pipeline, train)

@@ -6,8 +6,8 @@
 3. generation with ``rnn_lm.step()`` (O(1) per token) against re-running the whole
    prefix for every new token (O(n) per token), at 1,000 tokens.
 
-    nice python benchmarks/models.py            # full run
-    nice python benchmarks/models.py --quick    # a short smoke run
+    nice python benchmarks/model_speed.py            # full run
+    nice python benchmarks/model_speed.py --quick    # a short smoke run
 """
 
 import argparse

@@ -32,13 +32,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqpipe.atomic import atomic_path, check_writable
-from seqpipe.errors import SeqpipeError
+from seqpipe.atomic import atomic_open, check_writable, write_text
+from seqpipe.decoders.arpa import SPECIAL_WORDS, lexicon_text
+from seqpipe.errors import ParameterError, SeqpipeError
 
 UNK_LOG10 = -100.0  # what KenLM substitutes for a missing <unk>; written explicitly instead
 MAX_ORDER = 6
 MAX_DISCOUNT = 0.9
-SPECIAL_WORDS = {"<s>", "</s>", "<unk>"}  # ARPA markers, never lexicon words
 
 
 @dataclass
@@ -82,15 +82,16 @@ def build_arpa(
     ``min_counts`` (one per order, missing ones 0) drop the n-grams seen fewer times.
     """
     if not 1 <= order <= MAX_ORDER:
-        raise SeqpipeError(f"--order {order}: expected 1..{MAX_ORDER}")
+        raise ParameterError("order", f"expected 1..{MAX_ORDER}", order)
     if (
         len(min_counts) > order
         or any(m < 0 for m in min_counts)
         or tuple(min_counts[:1]) not in ((), (0,))
     ):
-        raise SeqpipeError(
-            f"min counts {','.join(map(str, min_counts))}: expected up to {order} counts >= 0, "
-            "the first 0 (every word stays in the LM)"
+        raise ParameterError(
+            "min_counts",
+            f"expected up to {order} counts >= 0, the first 0 (every word stays in the LM)",
+            ",".join(map(str, min_counts)),
         )
     try:
         import kaldingram.train  # noqa: F401
@@ -131,13 +132,13 @@ def build_arpa(
         counts.cal_bow()
     ngrams = {n + 1: sum(len(h.word_to_f) for h in counts.counts[n].values()) for n in range(order)}
     output = Path(output)
-    with _atomic_file(output) as out, tempfile.TemporaryFile("w+", encoding="utf-8") as raw:
+    with atomic_open(output) as out, tempfile.TemporaryFile("w+", encoding="utf-8") as raw:
         with _quiet_tqdm():
             counts.print_as_arpa(fout=raw)
         raw.seek(0)
         _copy_with_unk(raw, out, add_unk="<unk>" not in vocab, unk_score=unk_log10(vocab, extra))
     if lexicon:
-        _atomic_write(output.with_suffix(".lexicon"), lexicon_text(sorted([*vocab, *extra])))
+        write_text(output.with_suffix(".lexicon"), lexicon_text(sorted([*vocab, *extra])))
     ngrams[1] += "<unk>" not in vocab
     return LMStats(sentences, sum(vocab.values()), len(vocab), ngrams, len(extra))
 
@@ -210,11 +211,6 @@ def unk_log10(vocab: Counter[str], extra: list[str]) -> float:
     return math.log10(once / tokens / len(extra))
 
 
-def lexicon_text(words: Iterable[str]) -> str:
-    """flashlight's lexicon: each word spelled in characters, ``|`` closing the word."""
-    return "".join(f"{w}\t{' '.join(w)}\n" for w in words)
-
-
 def _copy_with_unk(
     src: io.TextIOBase, dst: io.TextIOBase, add_unk: bool = True, unk_score: float = UNK_LOG10
 ) -> None:
@@ -231,18 +227,6 @@ def _copy_with_unk(
 
 
 @contextlib.contextmanager
-def _atomic_file(path: Path) -> Iterator[io.TextIOBase]:
-    """A text file that appears at ``path`` only once fully written."""
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        yield f
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    with _atomic_file(path) as f:
-        f.write(text)
-
-
-@contextlib.contextmanager
 def _quiet_tqdm():
     """kaldingram draws tqdm bars on stderr; seqpipe's CLI reports on its own."""
     import functools
@@ -255,3 +239,19 @@ def _quiet_tqdm():
         yield
     finally:
         train.tqdm = original
+
+
+def build_lm(
+    corpus: Iterable[str | os.PathLike],
+    output: str | os.PathLike,
+    order: int = 3,
+    normalize: bool = True,
+    words: Iterable[str | os.PathLike] = (),
+    min_counts: Sequence[int] = (),
+) -> LMStats:
+    """:func:`build_arpa` over ``corpus`` files (``-``: standard input), with the words of
+    the ``words`` lists (one a line) joining the lexicon: ``seqpipe lm build``."""
+    return build_arpa(
+        corpus_lines(corpus), output, order=order, normalize=normalize,
+        extra_words=corpus_lines(words), min_counts=min_counts,
+    )  # fmt: skip

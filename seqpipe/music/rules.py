@@ -1,11 +1,11 @@
-"""Melody generation: what may come next (grammar, key, scale, length), and the one call that does it all.
+"""What may come next in a melody being generated: grammar, key, scale, length.
 
 :class:`MelodyRules` keeps, per generated row, the time reached and the time to stop
 at, and turns them into a [B, V] mask with a handful of tensor ops per step: the
 encoding's grammar, an optional scale, tokens that would overshoot the requested
 length, and a forced ``<eos>`` exactly at it (the last note always ends on the final
-bar line, so every file has the requested length). Conditioning tokens the user did
-not give (key, meter, tempo) are sampled by the model itself.
+bar line, so every file has the requested length). It is the ``rules`` object of the
+token decoders' contract (:class:`seqpipe.decoders.base.TokenRules`).
 """
 
 from __future__ import annotations
@@ -15,14 +15,10 @@ from dataclasses import dataclass
 
 import torch
 
-from seqpipe.errors import SeqpipeError
-from seqpipe.features.melody import EOS, METERS, PAD, PREFIX, MelodyEncoding
-from seqpipe.midi import TPQ, Melody, Note
+from seqpipe.features.melody_tokens import EOS, METERS, PAD, PREFIX, MelodyEncoding
+from seqpipe.midi import TPQ
 
-STEP_TICKS = TPQ // 4  # --steps counts 16th notes, whatever the encoding
 NO_TARGET = 1 << 40
-MAX_BARS = 1000  # --bars (and --steps / 16): longer requests are refused, not run for hours
-MAX_MELODIES = 1000
 
 
 @dataclass
@@ -201,144 +197,3 @@ class MelodyRules:
             cut = next((i for i, t in enumerate(row) if t in (EOS, PAD)), len(row))
             out.append(row[:cut])
         return out
-
-
-def parse_primer(text: str, time_signature: tuple[int, int] = (4, 4)) -> list[Note]:
-    """A MIDI file, or note names / MIDI numbers ('C4 E4 G4', '60 64 67', 'r' for a rest).
-
-    Each named note lasts one beat of the meter (a quarter in 4/4, an eighth in 6/8).
-    """
-    from pathlib import Path
-
-    from seqpipe.midi import read_midi
-    from seqpipe.theory import parse_note_name
-
-    path = Path(text)
-    if path.suffix.lower() in (".mid", ".midi"):
-        if not path.exists():
-            raise SeqpipeError(f"--primer {text}: no such file")
-        return read_midi(path).notes
-    beat = 4 * TPQ // time_signature[1]
-    notes, time = [], 0
-    items = text.replace(",", " ").split()
-    if not items:
-        raise SeqpipeError("--primer: empty (give note names like 'C4 E4 G4' or a .mid file)")
-    for item in items:
-        if item.lower() not in ("r", "rest"):
-            try:
-                notes.append(Note(parse_note_name(item), time, beat))
-            except SeqpipeError as exc:
-                raise SeqpipeError(f"--primer: {exc}") from None
-        time += beat
-    return notes
-
-
-@dataclass
-class Request:
-    """What to generate; None means "let the model choose" (key, meter, tempo)."""
-
-    n: int = 1
-    bars: int | None = 16
-    steps: int | None = None  # 16th notes; overrides bars
-    key: str | None = None
-    time_signature: tuple[int, int] | None = None
-    tempo: float | None = None
-    primer: list[Note] | None = None
-    scale: bool = False  # keep every note inside the key's scale (needs key)
-    seed: int = 0
-
-
-def check_request(request: Request) -> int | None:
-    """Refuse what cannot be generated, before any model is loaded; returns the length in
-    ticks when the request fixes it (--steps, or --bars with --meter)."""
-    from seqpipe.theory import parse_key
-
-    if request.n < 1:
-        raise SeqpipeError(f"-n {request.n}: need at least one melody")
-    if request.n > MAX_MELODIES:
-        raise SeqpipeError(f"-n {request.n}: at most {MAX_MELODIES} melodies in one call")
-    if request.steps is not None and request.steps <= 0:
-        raise SeqpipeError(f"--steps {request.steps}: length must be positive")
-    if request.steps is not None and request.steps > MAX_BARS * 16:
-        raise SeqpipeError(f"--steps {request.steps}: at most {MAX_BARS * 16} (16th notes)")
-    if request.steps is None and (request.bars is None or request.bars <= 0):
-        raise SeqpipeError(f"--bars {request.bars}: length must be positive")
-    if request.steps is None and request.bars > MAX_BARS:
-        raise SeqpipeError(f"--bars {request.bars}: at most {MAX_BARS} bars")
-    key = parse_key(request.key) if request.key else None
-    if request.scale and key is None:
-        raise SeqpipeError("--scale needs --key (the scale to keep to)")
-    ts = request.time_signature
-    if ts is not None and (ts[0] <= 0 or ts[1] not in (1, 2, 4, 8, 16, 32)):
-        raise SeqpipeError(f"--meter {ts[0]}/{ts[1]}: not a valid time signature")
-    if request.tempo is not None and not 10 <= request.tempo <= 400:
-        raise SeqpipeError(f"--tempo {request.tempo}: expected 10-400 quarter notes per minute")
-    target = None
-    if request.steps is not None:
-        target = request.steps * STEP_TICKS
-    elif ts is not None:
-        target = request.bars * ts[0] * 4 * TPQ // ts[1]
-    end = request.primer[-1].end if request.primer else 0
-    # without --meter the model picks one: the primer must fit the longest bar (8/4)
-    if end > (target if target is not None else request.bars * 8 * TPQ):
-        length = f"{request.steps} steps" if request.steps is not None else f"{request.bars} bar(s)"
-        raise SeqpipeError(
-            f"--primer: longer than the requested length ({end / TPQ:g} quarter notes; {length})"
-        )
-    return target
-
-
-def generate_melodies(pipeline, request: Request, decoder=None) -> list[Melody]:
-    """Sample ``request.n`` melodies from a melody pipeline in one batch."""
-    from seqpipe.decoders.sampling import Sampler
-    from seqpipe.theory import parse_key, scale_pitch_classes
-
-    enc: MelodyEncoding = pipeline.features
-    if not isinstance(enc, MelodyEncoding):
-        task = pipeline.config.get("task", {}).get("name", "?")
-        raise SeqpipeError(
-            f"{getattr(pipeline, 'source', 'model')}: not a melody model (its task is "
-            f"'{task}'); seqpipe generate needs a melody bundle such as folk"
-        )
-    target = check_request(request)
-    key = parse_key(request.key) if request.key else None
-    ts = request.time_signature
-    primer = request.primer or []
-    spec: list[int | None] = [
-        1,  # <bos>
-        enc.key_token(key) if key else None,
-        enc.meter_token(ts) if ts else None,
-        enc.tempo_token(request.tempo) if request.tempo else None,
-        *enc.encode_notes(primer),
-    ]
-    cut = next((i for i, t in enumerate(spec) if t is None), len(spec))
-    prompt, forced = spec[:cut], spec[cut:]
-    rules = MelodyRules(
-        enc,
-        bars=request.bars,
-        target_ticks=target,
-        forced=forced,
-        scale=scale_pitch_classes(key) if request.scale else None,
-        min_ticks=primer[-1].end if primer else 0,
-    )
-    longest = target or request.bars * 8 * TPQ  # 8/4 is the longest bar in METERS
-    max_tokens = 2 * longest // rules.min_advance + len(forced) + PREFIX + 2
-    generator = torch.Generator(pipeline.device).manual_seed(request.seed)
-    decoder = decoder or pipeline.decoder or Sampler()
-    if not hasattr(decoder, "generate"):
-        decoder = Sampler()
-    was_training = pipeline.training
-    pipeline.eval()
-    try:
-        rows = decoder.generate(pipeline.model, prompt, request.n, rules, max_tokens, generator)
-    finally:
-        pipeline.train(was_training)
-    melodies = []
-    for i, row in enumerate(rows):
-        melody = enc.decode(prompt + row, name=f"seqpipe melody {i + 1}")
-        if ts is not None:
-            melody.time_signature = ts
-        if request.tempo is not None:
-            melody.tempo = float(request.tempo)
-        melodies.append(melody)
-    return melodies

@@ -1,0 +1,139 @@
+"""seqpipe's Python front door: :func:`transcribe`, :func:`generate`, :func:`load`.
+
+    import seqpipe
+    from seqpipe.midi import write_midi
+
+    print(seqpipe.transcribe("talk.wav"))                 # a Transcript; str() is the text
+    tunes = seqpipe.generate(n=2, key="D", meter="6/8", seed=1)
+    write_midi(tunes[0], "jig.mid")
+
+Each call loads its model by name (a bundled one) or path; pass a :func:`load` ed
+Pipeline instead to load it once. Importing seqpipe does not import torch: these
+functions do, on first use. Bad arguments raise :class:`seqpipe.errors.ParameterError`
+naming the parameter, other problems :class:`seqpipe.errors.SeqpipeError`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from seqpipe.midi import Melody, Note
+    from seqpipe.pipeline import Pipeline
+    from seqpipe.speech.formats import Transcript
+
+
+def load(model: str | os.PathLike, device: str | None = "auto") -> Pipeline:
+    """A bundle by registered name (``en-small``, ``digits``, ``folk``) or ``.safetensors``
+    path, on ``device`` (``auto``: CUDA, then MPS, then the CPU)."""
+    from seqpipe.device import pick_device
+    from seqpipe.pipeline import Pipeline
+
+    return Pipeline.load(model, pick_device(device))
+
+
+def transcribe(
+    audio: str | os.PathLike | np.ndarray,
+    model: str | os.PathLike | Pipeline | None = None,
+    *,
+    sample_rate: int | None = None,
+    device: str | None = "auto",
+    beam_size: int | None = None,
+    lm: str | None = None,
+    lm_weight: float | None = None,
+    max_chunk: float = 20.0,
+    threads: int | None = None,
+) -> Transcript:
+    """Speech to text, with segments and word times, for audio of any length.
+
+    ``audio``: a file path, or mono samples (a 1-D array or tensor) at ``sample_rate``.
+    ``model``: a speech bundle (default: en-small). ``beam_size``/``lm``/``lm_weight``
+    replace the bundle's decoder with a beam search, as ``seqpipe transcribe`` does;
+    ``max_chunk``: the longest stretch (s) the VAD cuts long audio into; ``threads``:
+    torch's CPU threads for the call.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from seqpipe.device import threads as torch_threads
+    from seqpipe.errors import ParameterError
+    from seqpipe.pipeline import Pipeline
+    from seqpipe.speech.files import Input
+    from seqpipe.speech.transcriber import Transcriber
+    from seqpipe.speech.vad import VADOptions
+
+    options = dict(beam_size=beam_size, lm=lm, lm_weight=lm_weight)
+    vad = VADOptions(max_seconds=max_chunk)
+    with torch_threads(threads), tempfile.TemporaryDirectory(prefix="seqpipe-") as tmp:
+        if isinstance(model, Pipeline):
+            transcriber = Transcriber(pipeline=model, vad=vad, **options)
+        else:
+            transcriber = Transcriber(model, device, vad=vad, **options)
+        if isinstance(audio, str | os.PathLike):
+            path = str(audio)
+            if not Path(path).exists():
+                raise ParameterError("audio", "no such file or directory", path)
+        else:
+            if not sample_rate:
+                raise ParameterError("sample_rate", "needed with samples (an array) as {audio}")
+            path = str(Path(tmp) / "audio.wav")
+            _write_samples(path, audio, sample_rate)
+        (result,) = transcriber.run([Input(path, Path(path).stem)])
+    if result.error:
+        shown = path if isinstance(audio, str | os.PathLike) else None
+        raise ParameterError("audio", result.error, shown)
+    return result.transcript
+
+
+def _write_samples(path: str, samples, sample_rate: int) -> None:
+    import numpy as np
+
+    from seqpipe.audio import write_audio
+    from seqpipe.errors import ParameterError
+
+    if hasattr(samples, "detach"):  # a torch tensor
+        samples = samples.detach().cpu().numpy()
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim != 1:
+        raise ParameterError("audio", f"expected mono samples (1-D), got shape {samples.shape}")
+    write_audio(path, samples, sample_rate)
+
+
+def generate(
+    model: str | os.PathLike | Pipeline = "folk",
+    *,
+    n: int = 1,
+    bars: int | None = 16,
+    steps: int | None = None,
+    key: str | None = None,
+    meter: str | tuple[int, int] | None = None,
+    tempo: float | None = None,
+    primer: str | list[Note] | None = None,
+    scale: bool = False,
+    seed: int = 0,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    beam: int | None = None,
+    device: str | None = "cpu",
+) -> list[Melody]:
+    """``n`` melodies from a melody bundle (default: folk), as :class:`seqpipe.midi.Melody`.
+
+    ``bars`` (or ``steps``, 16th notes) long; ``key`` (``'G'``, ``'Em'``, ``'A dorian'``),
+    ``meter`` (``'6/8'``) and ``tempo`` (quarter notes per minute) fixed, or None for the
+    model to choose; ``primer``: opening notes (``'D4 F#4 A4'``, one beat each, or a .mid
+    file); ``scale``: every note in the key's scale. ``temperature``/``top_k``/``top_p``
+    override the bundle's sampler, ``beam`` searches instead. The same ``seed`` gives the
+    same melodies. Write them with :func:`seqpipe.midi.write_midi`.
+    """
+    from seqpipe.music.generator import Sampling
+    from seqpipe.music.generator import generate as generate_melodies
+    from seqpipe.music.request import make_request
+
+    request = make_request(n=n, bars=bars, steps=steps, key=key, meter=meter, tempo=tempo,
+                           primer=primer, scale=scale, seed=seed)  # fmt: skip
+    sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p, beam=beam)
+    return generate_melodies(model, request, sampling, device)

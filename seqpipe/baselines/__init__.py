@@ -1,1 +1,0 @@
-"""Reference models the learned ones are measured against."""
