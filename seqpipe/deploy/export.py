@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -146,23 +146,38 @@ def _dft_frames(features, waves: torch.Tensor) -> torch.Tensor:
     (what ``torch.stft(center=True, pad_mode='reflect')`` computes), then the mel filterbank."""
     spec = features.melspec.spectrogram
     n_fft, hop, window = spec.n_fft, spec.hop_length, spec.window
-    left = (n_fft - window.numel()) // 2
-    window = nn.functional.pad(window, (left, n_fft - window.numel() - left))
+    window = window.detach().cpu().double().numpy()
+    left = (n_fft - len(window)) // 2
+    window = np.pad(window, (left, n_fft - len(window) - left))
     n_freq = n_fft // 2 + 1
-    k = torch.arange(n_freq, dtype=torch.float64)[:, None]
-    t = torch.arange(n_fft, dtype=torch.float64)[None, :]
-    angle = 2 * math.pi * k * t / n_fft
-    basis = torch.cat([torch.cos(angle), -torch.sin(angle)]) * window.double()
+    angle = 2 * np.pi * np.arange(n_freq)[:, None] * np.arange(n_fft)[None, :] / n_fft
+    basis = np.concatenate([np.cos(angle), -np.sin(angle)]) * window  # numpy: a constant
+    basis = torch.from_numpy(basis.astype(np.float32)[:, None, :]).to(waves.device)
     x = nn.functional.pad(waves[:, None, :], (n_fft // 2, n_fft // 2), mode="reflect")
-    y = nn.functional.conv1d(x, basis.float()[:, None, :].to(waves.device), stride=hop)
+    x = x.reshape(waves.shape[0], 1, -1)  # the exporter loses the rank of a reflect pad
+    y = nn.functional.conv1d(x, basis, stride=hop)
     power = y[:, :n_freq] ** 2 + y[:, n_freq:] ** 2  # [B, n_freq, T]
     mel = torch.matmul(power.transpose(1, 2), features.melspec.mel_scale.fb)  # [B, T, n_mels]
     return (mel + 1e-6).log()
 
 
+def _deltas(specgram: torch.Tensor, win_length: int = 5, mode: str = "replicate") -> torch.Tensor:
+    """``torchaudio.functional.compute_deltas`` [..., F, T] as shifted differences (its
+    kernel is built with ``arange`` inside the call, which the exporter cannot size)."""
+    n = (win_length - 1) // 2
+    T = specgram.shape[-1]
+    edges = [specgram[..., :1]] * n + [specgram] + [specgram[..., -1:]] * n
+    x = torch.cat(edges, dim=-1)
+    total = sum(k * (x[..., n + k : n + k + T] - x[..., n - k : n - k + T]) for k in range(1, n + 1))
+    return total / (2 * sum(k * k for k in range(1, n + 1)))
+
+
 @contextlib.contextmanager
 def exportable_features(features):
-    """Inside the block ``features.frames`` is the DFT version (an instance attribute)."""
+    """Inside the block ``features.frames`` is the DFT version (an instance attribute) and
+    torchaudio's ``compute_deltas`` the shifted-difference one (MFCC deltas)."""
+    import torchaudio
+
     from seqpipe.features.logmel import LogMel
 
     if not isinstance(features, LogMel) or features.pad:
@@ -172,10 +187,12 @@ def exportable_features(features):
             "without pad_ms do); export without --features and compute features in torch"
         )
     features.frames = lambda waves: _dft_frames(features, waves)
+    deltas, torchaudio.functional.compute_deltas = torchaudio.functional.compute_deltas, _deltas
     try:
         yield features
     finally:
         del features.frames
+        torchaudio.functional.compute_deltas = deltas
 
 
 # -- export -----------------------------------------------------------------------------
@@ -311,13 +328,12 @@ def export_onnx(
     path = Path(path)
     with contextlib.ExitStack() as stack:
         stack.callback(pipeline.train, was_training)
-        if features:
-            stack.enter_context(exportable_features(pipeline.features))
         graph, inputs, outputs, axes = _graph_and_names(pipeline, kind, features)
         graph.eval()  # the exporter restores the wrapper's mode, and with it the model's
         example = _example(pipeline, kind, features, batch=2, length=48, seed=0)
         target = stack.enter_context(atomic_path(path))
-        with warnings.catch_warnings(), torch.no_grad():
+        frontend = exportable_features(pipeline.features) if features else contextlib.nullcontext()
+        with frontend, warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
             torch.onnx.export(
                 graph, tuple(example), str(target), dynamo=False, opset_version=OPSET,
@@ -328,7 +344,7 @@ def export_onnx(
             proto.metadata_props.add(key=key, value=value)
         onnx.save(proto, str(target))
         result = Export(path, kind, features, 0.0)
-        if check:
+        if check:  # against the torch pipeline as it is (torchaudio's STFT for features)
             check_export(pipeline, graph, str(target), kind, features, result)
     return result
 
