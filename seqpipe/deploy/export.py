@@ -168,7 +168,9 @@ def _deltas(specgram: torch.Tensor, win_length: int = 5, mode: str = "replicate"
     T = specgram.shape[-1]
     edges = [specgram[..., :1]] * n + [specgram] + [specgram[..., -1:]] * n
     x = torch.cat(edges, dim=-1)
-    total = sum(k * (x[..., n + k : n + k + T] - x[..., n - k : n - k + T]) for k in range(1, n + 1))
+    total = sum(
+        k * (x[..., n + k : n + k + T] - x[..., n - k : n - k + T]) for k in range(1, n + 1)
+    )
     return total / (2 * sum(k * k for k in range(1, n + 1)))
 
 
@@ -349,9 +351,7 @@ def export_onnx(
     return result
 
 
-def export_bundle(
-    model: str, output: str, *, features: bool = False, check: bool = True
-) -> Export:
+def export_bundle(model: str, output: str, *, features: bool = False, check: bool = True) -> Export:
     """Load bundle ``model`` (a name or path) on the CPU and :func:`export_onnx` it."""
     from seqpipe.atomic import check_writable
     from seqpipe.pipeline import Pipeline
