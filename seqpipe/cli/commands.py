@@ -16,6 +16,7 @@ BUILTIN_COMMANDS = (
     "generate",
     "data",
     "lm",
+    "export",
 )
 
 

@@ -34,6 +34,8 @@ import click
 @click.option("--soundfont", help="Soundfont for --render (default: FluidR3_GM).")
 @click.option("--plot", help="Also draw a piano roll (a panel per melody) to this .png/.svg/.pdf.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto.")
+@click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+              help="Step the model in PyTorch or, exported to ONNX, in onnxruntime.")  # fmt: skip
 def command(output: str, seed: int | None, **options) -> None:
     """Generate N melodies and write them as Standard MIDI files.
 

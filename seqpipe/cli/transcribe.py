@@ -23,6 +23,9 @@ DECODING = (
                  help="CPU threads for the model and the beam search (default: torch's, one per "
                  "core). On a machine busy with other work, --threads 1 avoids threads "
                  "spin-waiting for a core."),
+    click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch",
+                 show_default=True, help="Run the acoustic model in PyTorch or, exported to "
+                 "ONNX and checked against PyTorch on load, in onnxruntime."),
 )  # fmt: skip
 
 

@@ -256,6 +256,7 @@ def transcribe_files(
     lm_weight: float | None = None,
     max_chunk: float = 20.0,
     threads: int | None = None,
+    backend: str = "torch",
     stdout: Callable[[str], object] | None = None,
     progress: Progress | None = None,
 ) -> Summary:
@@ -266,7 +267,7 @@ def transcribe_files(
     gets NAME.FMT (``formats`` default txt; ``all``: every format) beside it or in
     ``output_dir``, written atomically. A file that fails costs its own result only
     (``progress.message`` names it; ``Summary.failed`` counts it). ``threads``: torch's
-    CPU threads while it runs.
+    CPU threads while it runs; ``backend`` ``onnx`` runs the acoustic model on onnxruntime.
     """
     from seqpipe.device import threads as torch_threads
     from seqpipe.speech.formats import FORMATS
@@ -287,7 +288,9 @@ def transcribe_files(
         plan_outputs(inputs, summary.formats, output_dir)
     vad = VADOptions(max_seconds=max_chunk)
     with torch_threads(threads), spooled(inputs):
-        transcriber = Transcriber(model, device, batch_size, beam_size, lm, lm_weight, vad)
+        transcriber = Transcriber(
+            model, device, batch_size, beam_size, lm, lm_weight, vad, backend=backend
+        )
         _durations(inputs)
         total = sum(item.duration or 0.0 for item in inputs)
         progress.start(total)

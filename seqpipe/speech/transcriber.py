@@ -35,9 +35,13 @@ class Transcriber:
         lm_weight: float | None = None,
         vad: VADOptions | None = None,
         pipeline=None,
+        backend: str = "torch",
     ):
         """``model``: a bundle name or path (default: :func:`default_model`), or a loaded
-        ``pipeline``. CPU threads: :func:`seqpipe.device.threads` around the calls."""
+        ``pipeline``. CPU threads: :func:`seqpipe.device.threads` around the calls.
+        ``backend`` ``onnx``: the acoustic model runs on onnxruntime (exported and checked
+        against PyTorch on load, :func:`seqpipe.deploy.runtime.onnx_model`); features and
+        decoder stay the same."""
         from seqpipe.device import pick_device
         from seqpipe.pipeline import Pipeline
 
@@ -54,6 +58,11 @@ class Transcriber:
         # features that pad the signal put frame 0 this long before the audio starts
         self.lead_seconds = self.pipeline.lead_seconds
         self.decoder = choose_decoder(self.pipeline, beam_size, lm, lm_weight)
+        self.model = self.pipeline.model
+        if backend == "onnx":
+            from seqpipe.deploy.runtime import onnx_model
+
+            self.model = onnx_model(self.pipeline)
         self.text = self.decoder.text
 
     # -- batching ------------------------------------------------------------------
@@ -151,7 +160,7 @@ class Transcriber:
         for row, c in enumerate(batch):
             waves[row, : len(c.samples)] = torch.from_numpy(c.samples)
         feats, feat_lengths = self.pipeline.features(waves.to(self.device), lengths.to(self.device))
-        out = self.decoder.decode_batch(self.pipeline.model, feats, feat_lengths)
+        out = self.decoder.decode_batch(self.model, feats, feat_lengths)
         frame_seconds = self.feature_seconds * out.frame_ratio
         result = []
         for row, (c, hyp) in enumerate(zip(batch, out.hypotheses, strict=False)):
