@@ -44,8 +44,17 @@ DECODING = (
 )  # fmt: skip
 
 
+# how srt/vtt cues are laid out (seqpipe.speech.formats.Layout)
+LAYOUT = (
+    click.option("--max-line-width", default=42, show_default=True, type=click.IntRange(10),
+                 help="srt/vtt: characters per subtitle line (lines break between words)."),
+    click.option("--max-line-count", default=2, show_default=True, type=click.IntRange(1),
+                 help="srt/vtt: lines per cue; cues also close at pauses."),
+)  # fmt: skip
+
+
 def decoding_options(command):
-    for option in reversed(DECODING):
+    for option in reversed(LAYOUT + DECODING):
         command = option(command)
     return command
 
@@ -58,20 +67,6 @@ def decoding_options(command):
               help="Write these files (repeatable). Without -f/-o the text goes to stdout.")  # fmt: skip
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False),
               help="Write outputs here instead of next to each input ('-' = stdout).")  # fmt: skip
-@click.option(
-    "--max-line-width",
-    default=42,
-    show_default=True,
-    type=click.IntRange(10),
-    help="srt/vtt: characters per subtitle line (lines break between words).",
-)
-@click.option(
-    "--max-line-count",
-    default=2,
-    show_default=True,
-    type=click.IntRange(1),
-    help="srt/vtt: lines per cue; cues also close at pauses.",
-)
 @decoding_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def command(paths, formats, output_dir, quiet, **options) -> None:
