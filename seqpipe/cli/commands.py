@@ -9,6 +9,7 @@ BUILTIN_COMMANDS = (
     "plugins",
     "info",
     "train",
+    "recipes",
     "evaluate",
     "plot",
     "sweep",

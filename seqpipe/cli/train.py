@@ -4,7 +4,7 @@ import click
 
 
 @click.command("train")
-@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.argument("config")
 @click.option(
     "--set",
     "overrides",
@@ -20,11 +20,12 @@ import click
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps")
 def command(config, overrides, run_dir, resume, device) -> None:
-    """Train the pipeline in CONFIG; the run directory ends with the best model bundle.
+    """Train the pipeline in CONFIG (a recipe file, or the name of a shipped recipe: see
+    'seqpipe recipes'); the run directory ends with the best model bundle.
 
     \b
     Examples:
-      python -m seqpipe.data.tones data/tones && seqpipe train configs/tiny.yaml --out runs/tiny
+      seqpipe train tiny --out runs/tiny
       seqpipe train configs/classify/fsdd-digits.yaml --out runs/digits --resume
       torchrun --nproc-per-node 4 -m seqpipe train configs/classify/fsdd-digits.yaml
     """
@@ -33,11 +34,16 @@ def command(config, overrides, run_dir, resume, device) -> None:
     from rich.console import Console
 
     from seqpipe.config import load_config
+    from seqpipe.recipes import find_recipe
     from seqpipe.training.run import fit
 
     console = Console(stderr=True)
     summary = fit(
-        load_config(config, list(overrides)), run_dir, device=device, resume=resume, console=console
+        load_config(find_recipe(config), list(overrides)),
+        run_dir,
+        device=device,
+        resume=resume,
+        console=console,
     )
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
         best = summary["best"]
