@@ -391,6 +391,31 @@ def check_components(path: Path, metadata: dict[str, Any], registry: Registry) -
         )
 
 
+def describe_bundle(name_or_path: str | os.PathLike) -> dict[str, Any]:
+    """What ``seqpipe inspect`` shows: the header's components, packages and versions,
+    config and facts, and the weights' count and size, without loading any tensor."""
+    from safetensors import safe_open
+
+    from seqpipe.plugins import registry
+
+    path = resolve_bundle(name_or_path, registry())
+    metadata = read_bundle_metadata(path)
+    with safe_open(str(path), framework="pt") as f:
+        shapes = [f.get_slice(k).get_shape() for k in f.keys()]  # noqa: SIM118
+    return {
+        "path": str(path),
+        "format": metadata["format"],
+        "seqpipe_version": metadata.get("seqpipe_version", ""),
+        "components": metadata.get("components", {}),
+        "cells": metadata.get("cells", []),
+        "config": metadata["config"],
+        "info": metadata.get("info", {}),
+        "tensors": len(shapes),
+        "parameters": sum(math.prod(shape) for shape in shapes),
+        "bytes": path.stat().st_size,
+    }
+
+
 def resolve_bundle(name_or_path: str | os.PathLike, registry: Registry) -> Path:
     path = Path(name_or_path)
     if path.exists():

@@ -7,9 +7,13 @@ import click
 
 @click.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--all", "show_builtins", is_flag=True, help="Also list built-in plugins one by one.")
+@click.option(
+    "--all", "show_builtins", is_flag=True,
+    help="Also list built-in plugins one by one, and installed plugins that are disabled.",
+)  # fmt: skip
 def command(as_json: bool, show_builtins: bool) -> None:
-    """List installed plugins and the components they register."""
+    """List installed plugins and the components they register; with --all, also those
+    not loaded and why (SEQPIPE_PLUGINS, or the error that disabled them)."""
     from seqpipe.plugins import load
 
     plugins = load()
@@ -37,6 +41,11 @@ def command(as_json: bool, show_builtins: bool) -> None:
                 for p in plugins.info.values()
             ],
         }
+        if show_builtins:
+            out["disabled"] = [
+                {"name": p.name, "package": p.package, "version": p.version, "reason": p.disabled}
+                for p in plugins.disabled
+            ]
         click.echo(json.dumps(out, indent=2))
         return
 
@@ -52,13 +61,18 @@ def command(as_json: bool, show_builtins: bool) -> None:
     console.print(table)
 
     external = [p for p in plugins.info.values() if not p.builtin or show_builtins]
+    external += plugins.disabled if show_builtins else []
     if external:
         ptable = Table(title="plugins")
         for column in ("plugin", "package", "version", "status"):
             ptable.add_column(column)
         for p in external:
             status = (
-                f"[red]failed: {p.error}[/red]" if p.error else f"{len(p.components)} components"
+                f"[red]failed: {p.error}[/red]"
+                if p.error
+                else f"[yellow]disabled: {p.disabled}[/yellow]"
+                if p.disabled
+                else f"{len(p.components)} components"
             )
             ptable.add_row(p.name, p.package, p.version, status)
         console.print(ptable)

@@ -90,7 +90,9 @@ def make_core(
     if not isinstance(getattr(core, "output_size", None), int):
         raise SeqpipeError(f"{who}: cell '{name}' has no integer output_size")
     if sizes.get("bidirectional") and not getattr(core, "bidirectional", False):
-        raise SeqpipeError(f"{who}: cell '{name}' cannot run bidirectionally, which {who} needs")
+        raise SeqpipeError(
+            f"{who}: cell '{name}' cannot run bidirectionally (bidirectional: true asks for it)"
+        )
     return core
 
 
