@@ -66,7 +66,7 @@ def check_shape(registry: Registry, task, task_name: str, model_name: str, sourc
     found = registry.find("model", model_name)
     if not wanted or found is None or not found.shape or set(found.shape) & set(wanted):
         return
-    needs = " or ".join(f"{s} ({SHAPES[s]})" for s in wanted)
+    needs = " or ".join(f"{s} model ({SHAPES[s]})" for s in wanted)
     raise SeqpipeError(
         f"{source}: model.name: task '{task_name}' needs a {needs}; "
         f"model '{model_name}' is {' / '.join(found.shape)}"

@@ -114,7 +114,7 @@ def dry_run(config: dict[str, Any], batch_size: int | None = None) -> dict[str, 
         "parameters": sum(p.numel() for p in pipeline.parameters()),
         "examples": {"train": len(train_data), "valid": len(valid_data)},
         "batch": shapes,
-        "loss": float(loss),
+        "loss": float(loss.detach()),
         "items": int(count),
     }
 
