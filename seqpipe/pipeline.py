@@ -172,7 +172,9 @@ class Pipeline(nn.Module):
             """The recurrent core a composite's ``cell:`` names (models/core.py)."""
             section = dict(spec) if isinstance(spec, dict) else {"name": spec}
             if "name" not in section:
-                raise SeqpipeError(f"{source}: model.cell: expected a name or a mapping with 'name'")
+                raise SeqpipeError(
+                    f"{source}: model.cell: expected a name or a mapping with 'name'"
+                )
             cells.append(str(section["name"]))
             return build_component(
                 registry, "cell", section, source=source, wired=sizes, where="model.cell"
@@ -384,7 +386,11 @@ def check_components(path: Path, metadata: dict[str, Any], registry: Registry) -
             raise SeqpipeError(
                 f"{path}: needs {kind} '{component['name']}' from the plugin package "
                 f"'{package}', which is not installed (pip install {package})"
-                + (f" or not allowed by {ALLOW_ENV}" if os.environ.get(ALLOW_ENV) is not None else "")
+                + (
+                    f" or not allowed by {ALLOW_ENV}"
+                    if os.environ.get(ALLOW_ENV) is not None
+                    else ""
+                )
             )
         raise SeqpipeError(
             f"{path}: {unknown_name_message(kind, component['name'], registry.names(kind))}"

@@ -15,7 +15,7 @@ from seqpipe.errors import ParameterError, SeqpipeError
 
 KINDS = ("cell", "model", "features", "decoder")
 
-PYPROJECT = '''\
+PYPROJECT = """\
 [build-system]
 requires = ["setuptools>=68"]
 build-backend = "setuptools.build_meta"
@@ -37,7 +37,7 @@ packages = ["__MODULE__"]
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
-'''
+"""
 
 HOOKS = '''\
 """seqpipe-__NAME__: __HELP__, loaded by seqpipe as a plugin.
@@ -221,7 +221,7 @@ def test_the_core_runs_in_seqpipe_models_and_bundles(tmp_path, shape):
         logits, state = model.step(torch.tensor([1, 2]), model.initial_state(2))
         assert logits.shape[0] == 2
 ''',
-    "model": '''\
+    "model": """\
 from seqpipe import testing
 
 
@@ -237,8 +237,8 @@ def test_options_are_typed_and_checked():
 def test_the_model_trains_in_a_speech_pipeline_and_bundle(tmp_path):
     recipe = testing.tiny_recipe(model={"name": "__NAME__", "channels": 8}, shape="many-to-many")
     testing.check_bundle_round_trip(recipe, tmp_path)
-''',
-    "features": '''\
+""",
+    "features": """\
 import torch
 from seqpipe import testing
 from seqpipe.features.base import AudioFeatures
@@ -260,8 +260,8 @@ def test_the_features_feed_a_pipeline_and_bundle(tmp_path):
     recipe = testing.tiny_recipe()
     recipe["features"] = {"name": "__NAME__", "sample_rate": 8000, "n_fft": 64, "hop_length": 32}
     testing.check_bundle_round_trip(recipe, tmp_path)
-''',
-    "decoder": '''\
+""",
+    "decoder": """\
 import torch
 from seqpipe import testing
 from seqpipe.decoders.base import FrameDecoder
@@ -281,10 +281,10 @@ def test_the_decoder_meets_the_frame_decoder_contract():
 
 def test_options_are_typed_and_checked():
     testing.check_options("decoder", "__NAME__", invalid={"min_probability": 2})
-''',
+""",
 }
 
-README = '''\
+README = """\
 # seqpipe-__NAME__
 
 __HELP__, a [seqpipe](https://github.com/seqpipe/seqpipe) plugin (made by
@@ -301,7 +301,7 @@ __USAGE__
 The component is `__MODULE__/component.py`; the hooks are in `__MODULE__/__init__.py`.
 Every constructor option needs a type hint (seqpipe validates recipes against them and
 warns about untyped ones). The contracts: seqpipe's docs/plugins.md.
-'''
+"""
 
 USAGE = {
     "cell": "Use it as the recurrent core of seqpipe's models: `model: {name: classifier, cell: __NAME__}`,\n"

@@ -59,7 +59,12 @@ def test_bundle_is_self_describing(tmp_path):
     }
     cell = meta["config"]["model"]["cell"]  # the recurrent core, with its package and version
     assert meta["cells"] == [
-        {"name": cell, "plugin": "seqpipe.models", "package": "seqpipe", "version": seqpipe.__version__}
+        {
+            "name": cell,
+            "plugin": "seqpipe.models",
+            "package": "seqpipe",
+            "version": seqpipe.__version__,
+        }
     ]
 
 

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 import torch
-from conftest import make_installed_plugin, run_seqpipe
 
+from conftest import make_installed_plugin, run_seqpipe
 from seqpipe import testing
 from seqpipe.errors import SeqpipeError
 from seqpipe.models.classifier import RecurrentClassifier
@@ -102,7 +102,7 @@ def test_a_plugin_core_serves_classifier_lm_seq2seq_and_ctc(leaky, tmp_path):
         for t in range(5):
             out, state = lm.step(tokens[:, t], state)
             torch.testing.assert_close(out, logits[:, t])
-        picked, _ = lm.step(tokens[:, 0], lm.reorder_state(state, torch.tensor([1, 1])))
+        picked, _ = lm.step(tokens[[1, 1], 0], lm.reorder_state(state, torch.tensor([1, 1])))
         assert torch.equal(picked[0], picked[1])
     # ctc_rnn needs a bidirectional core: one without that option is refused, by name
     with pytest.raises(SeqpipeError, match="cell 'leaky' cannot run bidirectionally"):
@@ -115,7 +115,9 @@ def test_seq2seq_encodes_with_a_plugin_core(leaky):
 
     def build_cell(spec, **sizes):
         section = spec if isinstance(spec, dict) else {"name": spec}
-        return build_component(leaky, "cell", section, source="t", wired=sizes, where="model.cell")[0]
+        return build_component(leaky, "cell", section, source="t", wired=sizes, where="model.cell")[
+            0
+        ]
 
     model = Seq2Seq(4, 7, cell="leaky", bidirectional=False, build_cell=build_cell)
     assert type(model.encoder.stack).__name__ == "Leaky" and model.speller.cell == "lstm"
@@ -168,7 +170,9 @@ def test_untyped_option_is_a_warning_when_the_component_loads(capsys):
 
 def test_exclusion_keeps_other_plugins_and_says_why(plugin_site):
     make_installed_plugin(plugin_site, "seqpipe-leaky", "seqpipe_leaky", CORE)
-    make_installed_plugin(plugin_site, "seqpipe-toy", "seqpipe_toy", CORE.replace('"leaky"', '"toy"'))
+    make_installed_plugin(
+        plugin_site, "seqpipe-toy", "seqpipe_toy", CORE.replace('"leaky"', '"toy"')
+    )
     env = {"SEQPIPE_PLUGINS": "-seqpipe-leaky"}
     out = json.loads(run_seqpipe("plugins", "--json", "--all", site=plugin_site, env=env).stdout)
     names = {c["name"] for c in out["components"] if c["kind"] == "cell"}
@@ -188,11 +192,15 @@ def test_exclusion_keeps_other_plugins_and_says_why(plugin_site):
 def test_a_disabled_plugin_is_named_where_its_component_is_missing(plugin_site, tmp_path):
     make_installed_plugin(plugin_site, "seqpipe-leaky", "seqpipe_leaky", CORE)
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(json.dumps({k: v for k, v in testing.tiny_recipe(cell="leaky").items() if k != "_source"}))
+    recipe.write_text(
+        json.dumps({k: v for k, v in testing.tiny_recipe(cell="leaky").items() if k != "_source"})
+    )
     code = "import sys; from seqpipe.config import load_config; from seqpipe.pipeline import Pipeline; Pipeline.from_config(load_config(sys.argv[1]))"
     env = dict(__import__("os").environ, SEQPIPE_PLUGINS="-seqpipe_leaky")
     env["PYTHONPATH"] = f"{plugin_site}:{env.get('PYTHONPATH', '')}"
-    result = subprocess.run([sys.executable, "-c", code, str(recipe)], capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(recipe)], capture_output=True, text=True, env=env
+    )
     last = result.stderr.strip().splitlines()[-1]
     assert "unknown cell 'leaky' (installed: gru, lstm, rnn)" in last
     assert "installed plugins not loaded: 'seqpipe_leaky' excluded by SEQPIPE_PLUGINS" in last
@@ -207,7 +215,10 @@ def test_plugin_new_writes_a_package_with_an_entry_point(tmp_path, kind):
     pyproject = (root / "pyproject.toml").read_text()
     assert 'name = "seqpipe-my_thing"' in pyproject and 'my_thing = "seqpipe_my_thing"' in pyproject
     hooks = (root / "seqpipe_my_thing" / "__init__.py").read_text()
-    assert f"register_{'cells' if kind == 'cell' else kind + ('s' if kind != 'features' else '')}" in hooks
+    assert (
+        f"register_{'cells' if kind == 'cell' else kind + ('s' if kind != 'features' else '')}"
+        in hooks
+    )
     compile((root / "seqpipe_my_thing" / "component.py").read_text(), "component.py", "exec")
     assert "from seqpipe import testing" in (root / "tests" / "test_my_thing.py").read_text()
     with pytest.raises(SeqpipeError, match="already exists"):
@@ -242,9 +253,7 @@ def test_inspect_prints_components_versions_and_sizes(tmp_path):
     about = json.loads(result.stdout)
     assert about["components"]["model"]["name"] == "classifier"
     assert about["cells"][0]["name"] == "lstm" and about["cells"][0]["version"]
-    assert about["parameters"] == sum(
-        p.numel() for p in Pipeline.load(path).state_dict().values()
-    )
+    assert about["parameters"] == sum(p.numel() for p in Pipeline.load(path).state_dict().values())
     text = run_seqpipe("inspect", str(path)).stdout
     assert "model: classifier (seqpipe " in text and "cell: lstm (seqpipe " in text
 
@@ -255,7 +264,11 @@ def test_install_runs_pip_of_seqpipes_own_python(monkeypatch):
     from seqpipe.cli import install
 
     calls = []
-    monkeypatch.setattr(install.subprocess, "run", lambda args: calls.append(args) or subprocess.CompletedProcess(args, 0))
+    monkeypatch.setattr(
+        install.subprocess,
+        "run",
+        lambda args: calls.append(args) or subprocess.CompletedProcess(args, 0),
+    )
     result = CliRunner().invoke(install.command, ["-U", "seqpipe-minrnn"])
     assert result.exit_code == 0
     assert calls == [[sys.executable, "-m", "pip", "install", "--upgrade", "seqpipe-minrnn"]]

@@ -265,7 +265,9 @@ def test_typed_options_are_validated_like_built_in_ones(registry):
     )
     from seqpipe.config import ConfigError
 
-    with pytest.raises(ConfigError, match=r"^<tiny recipe>: model.cell.mlp_ratio: expected a non-negative"):
+    with pytest.raises(
+        ConfigError, match=r"^<tiny recipe>: model.cell.mlp_ratio: expected a non-negative"
+    ):
         Pipeline.from_config(testing.tiny_recipe(cell={"name": "mingru", "mlp_ratio": "x"}))
 
 

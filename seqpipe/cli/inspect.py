@@ -27,4 +27,6 @@ def command(bundle: str, as_json: bool) -> None:
         click.echo(f"cell: {c['name']} ({c['package']} {c.get('version') or '?'})")
     click.echo("config:\n" + json.dumps(about["config"], indent=2))
     if about["info"]:
-        click.echo("info: " + ", ".join(f"{k}={v}" for k, v in about["info"].items() if k != "vocab"))
+        click.echo(
+            "info: " + ", ".join(f"{k}={v}" for k, v in about["info"].items() if k != "vocab")
+        )

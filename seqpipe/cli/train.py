@@ -37,7 +37,8 @@ def command(config, overrides, run_dir, resume, device, dry_run) -> None:
     from rich.console import Console
 
     from seqpipe.config import load_config
-    from seqpipe.training.run import dry_run as check, fit
+    from seqpipe.training.run import dry_run as check
+    from seqpipe.training.run import fit
 
     console = Console(stderr=True)
     if dry_run:

@@ -66,9 +66,7 @@ def cell_name(spec: CellSpec) -> str:
     return str(spec["name"]) if isinstance(spec, dict) else str(spec)
 
 
-def make_core(
-    cell: CellSpec, build_cell: BuildCell | None, *, who: str, **sizes: Any
-) -> nn.Module:
+def make_core(cell: CellSpec, build_cell: BuildCell | None, *, who: str, **sizes: Any) -> nn.Module:
     """Build the core ``cell`` names with ``sizes`` (those in ``SIZES``).
 
     ``build_cell`` is what the pipeline wires (any registered core); a model built by
