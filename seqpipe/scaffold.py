@@ -51,7 +51,11 @@ import seqpipe
 
 @seqpipe.hookimpl
 def __HOOK__(register):
-    register("__NAME__", "__MODULE__.component:__CLASS__", help="__HELP__"__SHAPE__)
+    register(
+        "__NAME__",
+        "__MODULE__.component:__CLASS__",
+        help="__HELP__",__SHAPE__
+    )
 '''
 
 COMPONENTS = {
@@ -80,9 +84,9 @@ class __CLASS__(nn.Module):
         activation: Literal["tanh", "relu"] = "tanh",  # an option of the core's own
     ):
         super().__init__()
-        sizes = [input_size] + [hidden_size] * num_layers
         self.layers = nn.ModuleList(
-            nn.RNNCell(a, b, nonlinearity=activation) for a, b in zip(sizes, sizes[1:])
+            nn.RNNCell(input_size if i == 0 else hidden_size, hidden_size, nonlinearity=activation)
+            for i in range(num_layers)
         )
         self.dropout = nn.Dropout(dropout)
         self.hidden_size = hidden_size
@@ -96,7 +100,7 @@ class __CLASS__(nn.Module):
     def step(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One frame x [B,F] -> (y [B,H], state [layers,B,H])."""
         new = []
-        for i, (layer, h) in enumerate(zip(self.layers, state)):
+        for i, (layer, h) in enumerate(zip(self.layers, state, strict=True)):
             x = layer(self.dropout(x) if i else x, h)
             new.append(x)
         return x, torch.stack(new)
@@ -142,7 +146,10 @@ from torch import nn
 
 class __CLASS__(nn.Module):
     def __init__(
-        self, sample_rate: PositiveInt = 16000, n_fft: PositiveInt = 256, hop_length: PositiveInt = 80
+        self,
+        sample_rate: PositiveInt = 16000,
+        n_fft: PositiveInt = 256,
+        hop_length: PositiveInt = 80,
     ):
         super().__init__()
         self.sample_rate, self.n_fft, self.hop_length = sample_rate, n_fft, hop_length
@@ -150,7 +157,9 @@ class __CLASS__(nn.Module):
         self.output_size = n_fft // 2 + 1
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
-    def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, waves: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if waves.shape[1] < self.n_fft:  # at least one whole frame
             waves = nn.functional.pad(waves, (0, self.n_fft - waves.shape[1]))
         frames = waves.unfold(1, self.n_fft, self.hop_length) * self.window
@@ -213,7 +222,8 @@ def test_options_are_typed_and_checked():
 @pytest.mark.parametrize("shape", ["many-to-one", "autoregressive"])
 def test_the_core_runs_in_seqpipe_models_and_bundles(tmp_path, shape):
     """classifier (many-to-one) and rnn_lm (autoregressive, step() generation) on this core."""
-    path = testing.check_bundle_round_trip(testing.tiny_recipe(cell="__NAME__", shape=shape), tmp_path)
+    recipe = testing.tiny_recipe(cell="__NAME__", shape=shape)
+    path = testing.check_bundle_round_trip(recipe, tmp_path)
     if shape == "autoregressive":
         from seqpipe.pipeline import Pipeline
 
@@ -335,7 +345,7 @@ def new_plugin(name: str, kind: str = "cell", folder: str | Path = ".") -> Path:
         "__HOOK__": HOOK[kind],
         "__HELP__": HELP[kind],
         "__KIND__": kind,
-        "__SHAPE__": ', shape="many-to-many"' if kind == "model" else "",
+        "__SHAPE__": '\n        shape="many-to-many",' if kind == "model" else "",
     }
     words["__USAGE__"] = USAGE[kind].replace("__NAME__", name)
     files = {

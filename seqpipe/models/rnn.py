@@ -262,6 +262,8 @@ class GRU(LSTM):
 class LSTMCore(RecurrentStack):
     """Stacked (bi)LSTM core, fused and packed."""
 
+    cell: Cell = "lstm"
+
     def __init__(
         self,
         input_size: int,
@@ -270,21 +272,13 @@ class LSTMCore(RecurrentStack):
         bidirectional: bool = False,
         dropout: Probability = 0.0,
     ):
-        super().__init__("lstm", input_size, hidden_size, num_layers, bidirectional, dropout)
+        super().__init__(self.cell, input_size, hidden_size, num_layers, bidirectional, dropout)
 
 
-class GRUCore(RecurrentStack):
+class GRUCore(LSTMCore):
     """Stacked (bi)GRU core, fused and packed."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: PositiveInt = 256,
-        num_layers: PositiveInt = 1,
-        bidirectional: bool = False,
-        dropout: Probability = 0.0,
-    ):
-        super().__init__("gru", input_size, hidden_size, num_layers, bidirectional, dropout)
+    cell = "gru"
 
 
 class RNNCore(RecurrentStack):
