@@ -254,7 +254,11 @@ def test_inspect_prints_components_versions_and_sizes(tmp_path):
     assert about["components"]["model"]["name"] == "classifier"
     assert about["cells"][0]["name"] == "lstm" and about["cells"][0]["version"]
     assert about["parameters"] == sum(p.numel() for p in Pipeline.load(path).state_dict().values())
-    text = run_seqpipe("inspect", str(path)).stdout
+    from click.testing import CliRunner
+
+    from seqpipe.cli.inspect import command as inspect
+
+    text = CliRunner().invoke(inspect, [str(path)]).output
     assert "model: classifier (seqpipe " in text and "cell: lstm (seqpipe " in text
 
 
