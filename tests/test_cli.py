@@ -63,7 +63,7 @@ def test_unavailable_device_is_a_clear_error():
 
 
 def test_train_config_errors_are_one_line_with_file_and_key(tmp_path):
-    recipe = "configs/tiny.yaml"
+    recipe = "seqpipe/recipes/tiny.yaml"
     result = run_seqpipe(
         "train", recipe, "--set", "model.name=lstmm", "--out", str(tmp_path / "run"), cwd=REPO
     )

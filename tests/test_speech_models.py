@@ -262,7 +262,7 @@ def test_speech_recipes_build(recipe):
     pipeline = Pipeline.from_config(load_config(path))
     assert pipeline.config["task"]["name"] == "speech"
     params = sum(p.numel() for p in pipeline.parameters())
-    assert params * 4 < 16e6  # bundles stay small: en-small's 3 x BiGRU 256 is 13.4 MB
+    assert params * 4 < 32e6  # bundles stay small: en-small-real3 (3 x BiGRU 384) is 29.4 MB
 
 
 def test_ctc_ensemble_decodes_the_mean_of_its_members_posteriors():

@@ -40,7 +40,7 @@ def tones(tmp_path_factory) -> dict[str, Path]:
 
 def tiny_config(tones, *overrides: str) -> dict:
     return load_config(
-        REPO / "configs/tiny.yaml",
+        REPO / "seqpipe/recipes/tiny.yaml",
         [f"data.train={tones['train']}", f"data.valid={tones['valid']}", *overrides],
     )
 
@@ -292,7 +292,7 @@ def test_tiny_recipe_trains_end_to_end(tmp_path):
     sets = ["--set", f"data.train={tones['train']}", "--set", f"data.valid={tones['valid']}"]
     start = time.perf_counter()
     result = runner.invoke(
-        cli, ["train", str(REPO / "configs/tiny.yaml"), *sets, "--out", str(run)]
+        cli, ["train", str(REPO / "seqpipe/recipes/tiny.yaml"), *sets, "--out", str(run)]
     )
     assert result.exit_code == 0, result.output
     assert time.perf_counter() - start < 60

@@ -44,7 +44,7 @@ def test_two_gloo_ranks_train_identical_weights_and_resume(tmp_path):
 
     def args(epochs: int) -> list[str]:
         return [
-            str(REPO / "configs/tiny.yaml"),
+            str(REPO / "seqpipe/recipes/tiny.yaml"),
             "--set", f"data.train={tones['train']}",
             "--set", f"data.valid={tones['valid']}",
             "--set", f"train.epochs={epochs}",

@@ -34,7 +34,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     tones = write_tone_dataset(tmp_path / "tones", {"train": 4, "valid": 2})
     args = [
         "train",
-        str(REPO / "configs/tiny.yaml"),
+        str(REPO / "seqpipe/recipes/tiny.yaml"),
         "--set", f"data.train={tones['train']}",
         "--set", f"data.valid={tones['valid']}",
         "--set", "train.epochs=3",

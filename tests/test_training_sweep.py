@@ -40,7 +40,10 @@ def test_grid_sweep_writes_a_sorted_table(tmp_path):
     fixed = [f"data.train={tones['train']}", f"data.valid={tones['valid']}", "train.epochs=2"]
     # lr 1e-6 cannot learn in two epochs; 0.03 can (the tiny recipe's own lr)
     rows = sweep(
-        str(REPO / "configs/tiny.yaml"), ["lr=1e-6,0.03"], tmp_path / "sweep", overrides=fixed
+        str(REPO / "seqpipe/recipes/tiny.yaml"),
+        ["lr=1e-6,0.03"],
+        tmp_path / "sweep",
+        overrides=fixed,
     )
     assert [r["train.lr"] for r in rows] == [0.03, 1e-6]
     assert rows[0]["accuracy"] >= rows[1]["accuracy"]
@@ -56,7 +59,7 @@ def test_random_search_with_optuna(tmp_path):
     tones = write_tone_dataset(tmp_path / "tones", {"train": 2, "valid": 1})
     fixed = [f"data.train={tones['train']}", f"data.valid={tones['valid']}", "train.epochs=1"]
     rows = sweep(
-        str(REPO / "configs/tiny.yaml"),
+        str(REPO / "seqpipe/recipes/tiny.yaml"),
         ["lr=1e-4:1e-1", "hidden_size=4,8"],
         tmp_path / "sweep",
         overrides=fixed,

@@ -13,6 +13,7 @@ BUILTIN_COMMANDS = (
     "inspect",
     "info",
     "train",
+    "recipes",
     "evaluate",
     "plot",
     "sweep",
@@ -20,6 +21,7 @@ BUILTIN_COMMANDS = (
     "generate",
     "data",
     "lm",
+    "export",
 )
 
 

@@ -8,15 +8,19 @@ import click
 @click.command("generate")
 @click.option("-m", "--model", default="folk", show_default=True, help="Bundle name or path.")
 @click.option("-o", "--output", required=True, help="Output MIDI file (OUT.mid).")
-@click.option("-n", "--num", "n", default=1, show_default=True, help="Melodies to generate.")
+@click.option("-n", "--num", "--num-outputs", "n", default=1, show_default=True,
+              help="Melodies to generate (--num-outputs: Magenta's name).")  # fmt: skip
 @click.option("--bars", type=int, default=16, show_default=True, help="Length in bars.")
-@click.option("--steps", type=int, help="Length in 16th notes (overrides --bars).")
+@click.option("--steps", "--num-steps", "steps", type=int,
+              help="Length in 16th notes (overrides --bars; --num-steps: Magenta's name).")  # fmt: skip
 @click.option("--key", help="Key, e.g. G, Em, 'F# minor', 'A dorian' (default: the model picks).")
-@click.option("--meter", help="Time signature, e.g. 6/8 (default: the model picks).")
-@click.option("--tempo", type=float, help="Quarter notes per minute (default: the model picks).")
-@click.option(
-    "--primer", help="Opening notes: 'C4 E4 G4', '60 64 67' (a beat each, r = rest) or a .mid."
-)
+@click.option("--meter", help="Time signature, e.g. 6/8 (default: a .mid primer's, else the "
+              "model picks).")  # fmt: skip
+@click.option("--tempo", "--qpm", "tempo", type=float,
+              help="Quarter notes per minute (default: a .mid primer's, else the model picks; "
+              "--qpm: Magenta's name).")  # fmt: skip
+@click.option("--primer", help="Opening notes: 'C4 E4 G4', '60 64 67' (a beat each, r = rest) "
+              "or a .mid (its meter, tempo and key are kept unless given).")  # fmt: skip
 @click.option("--scale", is_flag=True, help="Keep every note in the scale of --key.")
 @click.option("--seed", type=int, help="Random seed (default: random, printed).")
 @click.option(
@@ -34,6 +38,8 @@ import click
 @click.option("--soundfont", help="Soundfont for --render (default: FluidR3_GM).")
 @click.option("--plot", help="Also draw a piano roll (a panel per melody) to this .png/.svg/.pdf.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto.")
+@click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+              help="Step the model in PyTorch or, exported to ONNX, in onnxruntime.")  # fmt: skip
 def command(output: str, seed: int | None, **options) -> None:
     """Generate N melodies and write them as Standard MIDI files.
 

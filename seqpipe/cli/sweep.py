@@ -4,7 +4,7 @@ import click
 
 
 @click.command("sweep")
-@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.argument("config")
 @click.option(
     "--grid",
     "grid",
@@ -27,17 +27,18 @@ def command(config, grid, trials, overrides, out, seed, device) -> None:
 
     \b
     Examples:
-      seqpipe sweep configs/tiny.yaml --grid lr=1e-3,3e-3 --grid hidden_size=16,32
+      seqpipe sweep tiny --grid lr=1e-3,3e-3 --grid hidden_size=16,32
       seqpipe sweep configs/classify/fsdd-digits.yaml --grid lr=1e-4:1e-2 --grid dropout=0,0.2,0.4 --trials 12
     """
     from rich.console import Console
     from rich.table import Table
 
+    from seqpipe.recipes import find_recipe
     from seqpipe.training.sweep import sweep
 
     console = Console(stderr=True)
     rows = sweep(
-        config,
+        str(find_recipe(config)),
         list(grid),
         out,
         overrides=list(overrides),

@@ -4,7 +4,7 @@ import click
 
 
 @click.command("train")
-@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.argument("config")
 @click.option(
     "--set",
     "overrides",
@@ -23,30 +23,36 @@ import click
     "--dry-run", is_flag=True, help="build the pipeline and one batch, compute its loss, then stop"
 )
 def command(config, overrides, run_dir, resume, device, dry_run) -> None:
-    """Train the pipeline in CONFIG; the run directory ends with the best model bundle.
+    """Train the pipeline in CONFIG (a recipe file, or the name of a shipped recipe: see
+    'seqpipe recipes'); the run directory ends with the best model bundle.
 
     \b
     Examples:
-      python -m seqpipe.data.tones data/tones && seqpipe train configs/tiny.yaml --out runs/tiny
+      seqpipe train tiny --out runs/tiny
       seqpipe train configs/classify/fsdd-digits.yaml --out runs/digits --resume
       torchrun --nproc-per-node 4 -m seqpipe train configs/classify/fsdd-digits.yaml
-      seqpipe train configs/tiny.yaml --set model.cell=mingru --dry-run
+      seqpipe train tiny --set model.cell=mingru --dry-run
     """
     import os
 
     from rich.console import Console
 
     from seqpipe.config import load_config
+    from seqpipe.recipes import find_recipe
     from seqpipe.training.run import dry_run as check
     from seqpipe.training.run import fit
 
     console = Console(stderr=True)
     if dry_run:
-        seen = check(load_config(config, list(overrides)))
+        seen = check(load_config(find_recipe(config), list(overrides)))
         click.echo("\n".join(f"{key}: {value}" for key, value in seen.items()))
         return
     summary = fit(
-        load_config(config, list(overrides)), run_dir, device=device, resume=resume, console=console
+        load_config(find_recipe(config), list(overrides)),
+        run_dir,
+        device=device,
+        resume=resume,
+        console=console,
     )
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
         best = summary["best"]

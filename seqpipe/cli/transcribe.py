@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-FORMAT_CHOICES = ("txt", "json", "srt", "vtt", "all")
+from seqpipe.speech.vad import VAD_MODES
+
+FORMAT_CHOICES = ("txt", "json", "srt", "vtt", "tsv", "all")
 
 
 # the decoding options, shared by name with seqpipe.speech.files.transcribe_files
@@ -19,15 +21,43 @@ DECODING = (
     click.option("--lm-weight", type=float, help="LM weight for beam search (default: the decoder's)."),
     click.option("--max-chunk", default=20.0, show_default=True, type=click.FloatRange(1, 60),
                  help="Longest chunk (s) the VAD cuts long audio into."),
+    click.option("--vad", default="auto", show_default=True, type=click.Choice(VAD_MODES),
+                 help="Speech detection: auto (level relative to the file's own noise floor, "
+                 "so quiet recordings keep their words), energy (a fixed --vad-floor), off "
+                 "(transcribe everything)."),
+    click.option("--vad-margin", default=12.0, show_default=True, type=click.FloatRange(min=0.1),
+                 help="--vad auto: dB above the noise floor that counts as speech."),
+    click.option("--vad-floor", default=-50.0, show_default=True, type=click.FloatRange(-120, 0),
+                 help="--vad energy: the level (dBFS) that counts as speech."),
+    click.option("--hotwords", metavar="WORDS",
+                 help='Names and terms to recognise, e.g. "Nguyen, seqpipe": added with a '
+                 "boost to the beam search's lexicon and LM."),
+    click.option("--words", type=click.Path(dir_okay=False),
+                 help="A file of hotwords (one or more a line, or comma separated)."),
+    click.option("--hotword-boost", type=float,
+                 help="log10 boost of the hotwords' LM probability (default 1.5: about as "
+                 "likely as a common word)."),
     click.option("--threads", type=click.IntRange(1),
                  help="CPU threads for the model and the beam search (default: torch's, one per "
                  "core). On a machine busy with other work, --threads 1 avoids threads "
                  "spin-waiting for a core."),
+    click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch",
+                 show_default=True, help="Run the acoustic model in PyTorch or, exported to "
+                 "ONNX and checked against PyTorch on load, in onnxruntime."),
+)  # fmt: skip
+
+
+# how srt/vtt cues are laid out (seqpipe.speech.formats.Layout)
+LAYOUT = (
+    click.option("--max-line-width", default=42, show_default=True, type=click.IntRange(10),
+                 help="srt/vtt: characters per subtitle line (lines break between words)."),
+    click.option("--max-line-count", default=2, show_default=True, type=click.IntRange(1),
+                 help="srt/vtt: lines per cue; cues also close at pauses."),
 )  # fmt: skip
 
 
 def decoding_options(command):
-    for option in reversed(DECODING):
+    for option in reversed(LAYOUT + DECODING):
         command = option(command)
     return command
 
@@ -48,9 +78,10 @@ def command(paths, formats, output_dir, quiet, **options) -> None:
     \b
     Without -f or -o the transcripts are printed to stdout (one file: the text;
     several: "path<TAB>text" per line) and nothing is written. With -f and/or -o
-    each input gets FILE.txt/.json/.srt/.vtt (default format txt) next to it or in
+    each input gets FILE.txt/.json/.srt/.vtt/.tsv (default format txt) next to it or in
     -o DIR (directories keep their sub-folders); files are written atomically.
-    JSON carries segments and words with start/end times and confidences.
+    JSON carries segments and words with start/end times and confidences, in
+    whisper's shape (segments[].id, words[].probability, language) plus ours.
     A file that cannot be read is reported on stderr and skipped; the exit code
     is 1 if any file failed.
 
@@ -60,6 +91,7 @@ def command(paths, formats, output_dir, quiet, **options) -> None:
       seqpipe transcribe recordings/ -f srt -f json -o subs/
       cat talk.flac | seqpipe transcribe - -m digits
       seqpipe transcribe talk.wav --beam-size 50 --lm lm.arpa
+      seqpipe transcribe meeting.wav --hotwords "Nguyen, seqpipe" -f srt
     """
     from rich.console import Console
 

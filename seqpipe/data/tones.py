@@ -1,7 +1,7 @@
 """A tiny synthetic classification set: noisy sine tones, one pitch band per label.
 
 Small enough to train on in seconds, hard enough that an untrained model scores at
-chance; the tiny recipe (``configs/tiny.yaml``) and the training tests use it.
+chance; the tiny recipe (``seqpipe/recipes/tiny.yaml``, ``data: {generate: tones}``) and the training tests use it.
 ``python -m seqpipe.data.tones data/tones`` writes ``train.jsonl`` / ``valid.jsonl``.
 """
 

@@ -186,6 +186,12 @@ class CTCBeam:
             raise SeqpipeError(f"{source}: no word in it can be spelled with the model's tokens")
         return entries
 
+    def load(self) -> None:
+        """Read the LM and lexicon now (they are otherwise read on first use)."""
+        self._resources = None
+        self._idle = queue.SimpleQueue()
+        self._shared()
+
     def _shared(self) -> _Shared:
         """Load the LM and build the lexicon trie once; every search thread reads them."""
         if self._resources is not None:

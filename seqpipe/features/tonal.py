@@ -54,7 +54,7 @@ class CQT(_LibrosaFeatures):
         self.output_size = n_bins
 
     def compute(self, y: np.ndarray) -> np.ndarray:
-        import librosa
+        librosa = _librosa()
 
         C = librosa.cqt(y, sr=self.sample_rate, hop_length=self.hop_length, n_bins=self.n_bins,
                         fmin=librosa.midi_to_hz(self.fmin_midi))  # fmt: skip
@@ -69,7 +69,7 @@ class Chroma(_LibrosaFeatures):
         self.output_size = 12
 
     def compute(self, y: np.ndarray) -> np.ndarray:
-        import librosa
+        librosa = _librosa()
 
         return librosa.feature.chroma_cqt(y=y, sr=self.sample_rate, hop_length=self.hop_length)
 
@@ -84,9 +84,22 @@ class PYIN(_LibrosaFeatures):
         self.output_size = 2
 
     def compute(self, y: np.ndarray) -> np.ndarray:
-        import librosa
+        librosa = _librosa()
 
         f0, voiced, prob = librosa.pyin(y, fmin=self.fmin_hz, fmax=self.fmax_hz, sr=self.sample_rate,
                                         hop_length=self.hop_length, frame_length=4 * self.hop_length)  # fmt: skip
         midi = np.where(voiced, librosa.hz_to_midi(np.nan_to_num(f0, nan=1.0)), 0.0)
         return np.stack([midi, np.nan_to_num(prob)])
+
+
+def _librosa():
+    """librosa, or a SeqpipeError naming the extra that installs it."""
+    try:
+        import librosa
+    except ImportError:
+        from seqpipe.errors import SeqpipeError
+
+        raise SeqpipeError(
+            "the cqt, chroma and pyin features need librosa: pip install 'seqpipe[music]'"
+        ) from None
+    return librosa

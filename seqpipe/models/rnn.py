@@ -91,6 +91,8 @@ class RecurrentStack(nn.Module):
     def run(self, x: torch.Tensor, lengths: torch.Tensor, state=None) -> tuple[torch.Tensor, Any]:
         """``(y[B,T,H*dirs], final_state)``, starting from ``state`` (zeros if None)."""
         lengths = check_lengths(x, lengths, type(self).__name__)
+        if torch.onnx.is_in_onnx_export():  # no packing, no branch on the example's lengths
+            return self._reversed_padded(x, lengths, state)
         if bool((lengths == x.shape[1]).all()):  # nothing padded: packing would only cost time
             return self.rnn(x, state)
         if x.device.type == "cpu" and self.cell != "lstm" and torch.is_grad_enabled():
@@ -108,10 +110,15 @@ class RecurrentStack(nn.Module):
         direction is already exact on each real frame; a backward direction becomes exact
         when each sequence is reversed within its own length first (padding stays at the
         end), so layer by layer: reverse, run, reverse back, zero the padding. (LSTM keeps
-        packing: its final cell state at each sequence's end is not among the outputs.)
+        packing in training: its final cell state at each sequence's end is not among the
+        outputs, so here an LSTM's final state is h alone.) ONNX export runs this path for
+        every cell (``seqpipe.deploy.export``): packed sequences do not export.
         """
         rnn, T = self.rnn, x.shape[1]
-        run = torch.gru if self.cell == "gru" else getattr(torch, f"rnn_{rnn.nonlinearity}")
+        if self.cell == "lstm":
+            run = _lstm_outputs
+        else:
+            run = torch.gru if self.cell == "gru" else getattr(torch, f"rnn_{rnn.nonlinearity}")
         dirs, per = (2 if rnn.bidirectional else 1), (4 if rnn.bias else 2)
         lengths = lengths.to(x.device)
         t = torch.arange(T, device=x.device)[None, :]
@@ -127,8 +134,10 @@ class RecurrentStack(nn.Module):
                 h0 = (
                     x.new_zeros(1, x.shape[0], rnn.hidden_size)
                     if state is None
-                    else state[k : k + 1]
+                    else (state[0] if isinstance(state, tuple) else state)[k : k + 1]
                 )
+                if self.cell == "lstm":
+                    h0 = (h0, h0 if state is None else state[1][k : k + 1])
                 inp = x if d == 0 else x.gather(1, reverse.expand(-1, -1, x.shape[2]))
                 weights = rnn._flat_weights[k * per : (k + 1) * per]
                 out, _ = run(inp, h0, weights, rnn.bias, 1, 0.0, self.training, False, True)
@@ -141,6 +150,12 @@ class RecurrentStack(nn.Module):
             if layer < rnn.num_layers - 1 and rnn.dropout:
                 x = nn.functional.dropout(x, rnn.dropout, self.training)
         return x, torch.stack(finals)
+
+
+def _lstm_outputs(x, h0, weights, bias, layers, dropout, train, bidirectional, batch_first):
+    """``torch.gru``'s calling convention for ``torch.lstm`` (h0 is the (h, c) pair)."""
+    out, _, _ = torch.lstm(x, h0, weights, bias, layers, dropout, train, bidirectional, batch_first)
+    return out, None
 
 
 class RecurrentFrameModel(nn.Module):

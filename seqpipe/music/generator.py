@@ -25,8 +25,9 @@ from seqpipe.music.request import Request, check_request, make_request
 DEFAULT_MODEL = "folk"
 
 
-def generate_melodies(pipeline, request: Request, decoder=None) -> list[Melody]:
-    """Sample ``request.n`` melodies from a melody pipeline in one batch."""
+def generate_melodies(pipeline, request: Request, decoder=None, model=None) -> list[Melody]:
+    """Sample ``request.n`` melodies from a melody pipeline in one batch; ``model``
+    (default: the pipeline's) is what the decoder steps, e.g. an onnxruntime one."""
     from seqpipe.decoders.sampling import Sampler
     from seqpipe.music.rules import MelodyRules
     from seqpipe.theory import parse_key, scale_pitch_classes
@@ -68,7 +69,9 @@ def generate_melodies(pipeline, request: Request, decoder=None) -> list[Melody]:
     was_training = pipeline.training
     pipeline.eval()
     try:
-        rows = decoder.generate(pipeline.model, prompt, request.n, rules, max_tokens, generator)
+        rows = decoder.generate(
+            model or pipeline.model, prompt, request.n, rules, max_tokens, generator
+        )
     finally:
         pipeline.train(was_training)
     melodies = []
@@ -107,9 +110,10 @@ class Sampling:
 
 def generate(
     model=DEFAULT_MODEL, request: Request | None = None, sampling: Sampling | None = None,
-    device: str | None = "cpu",
+    device: str | None = "cpu", backend: str = "torch",
 ) -> list[Melody]:  # fmt: skip
-    """Melodies for ``request`` from ``model`` (a bundle name or path, or a loaded Pipeline)."""
+    """Melodies for ``request`` from ``model`` (a bundle name or path, or a loaded Pipeline);
+    ``backend`` ``onnx``: the LM steps on onnxruntime (its exported ``step`` graph)."""
     from seqpipe.device import pick_device
     from seqpipe.pipeline import Pipeline
 
@@ -117,7 +121,12 @@ def generate(
     check_request(request)
     pipeline = model if isinstance(model, Pipeline) else Pipeline.load(model, pick_device(device))
     decoder = (sampling or Sampling()).decoder(pipeline)
-    return generate_melodies(pipeline, request, decoder=decoder)
+    stepper = None
+    if backend == "onnx":
+        from seqpipe.deploy.runtime import onnx_model
+
+        stepper = onnx_model(pipeline.cpu())
+    return generate_melodies(pipeline, request, decoder=decoder, model=stepper)
 
 
 def numbered(path: str, i: int, n: int) -> str:
@@ -145,7 +154,7 @@ def generate_files(
     seed: int | None = None, temperature: float | None = None, top_k: int | None = None,
     top_p: float | None = None, beam: int | None = None, program: int = 0,
     render: str | None = None, soundfont: str | None = None, plot: str | None = None,
-    device: str | None = "cpu",
+    device: str | None = "cpu", backend: str = "torch",
 ) -> Written:  # fmt: skip
     """Generate ``n`` melodies and write ``output`` (``OUT-1.mid`` ... for several), and with
     ``render`` / ``plot`` their audio (FluidSynth) and one piano roll. ``seed`` None draws
@@ -167,7 +176,7 @@ def generate_files(
     for target in filter(None, (output, render, plot)):
         check_writable(Path(target).parent)
     sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p, beam=beam)
-    melodies = generate(model, request, sampling, device)
+    melodies = generate(model, request, sampling, device, backend)
     written = Written(seed)
     for i, melody in enumerate(melodies, 1):
         path = numbered(output, i, n)

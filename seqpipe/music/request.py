@@ -72,6 +72,21 @@ def parse_primer(text: str, time_signature: tuple[int, int] = (4, 4)) -> list[No
     return notes
 
 
+def primer_facts(text: str) -> dict:
+    """The meter, tempo and key a .mid primer's file states (``{}`` for note names; a key
+    only if the file has a key signature)."""
+    from pathlib import Path
+
+    from seqpipe.midi import read_midi
+
+    path = Path(text)
+    if path.suffix.lower() not in (".mid", ".midi") or not path.exists():
+        return {}
+    melody = read_midi(path)
+    facts = {"time_signature": tuple(melody.time_signature), "tempo": float(melody.tempo)}
+    return {**facts, "key": melody.key} if melody.key else facts
+
+
 def check_request(request: Request) -> int | None:
     """Refuse what cannot be generated, before any model is loaded; returns the length in
     ticks when the request fixes it (``steps``, or ``bars`` with a meter)."""
@@ -123,9 +138,14 @@ def make_request(
     primer: str | list[Note] | None = None, scale: bool = False, seed: int = 0,
 ) -> Request:  # fmt: skip
     """A checked Request from what a user types: ``meter`` as ``'6/8'``, ``primer`` as note
-    names or a .mid file (either may also be given parsed)."""
+    names or a .mid file (either may also be given parsed). A .mid primer's own meter,
+    tempo and key are kept where ``meter``/``tempo``/``key`` do not say otherwise."""
     ts = parse_meter(meter) if isinstance(meter, str) else meter
     if isinstance(primer, str):
+        facts = primer_facts(primer)
+        ts = ts or facts.get("time_signature")
+        tempo = tempo if tempo is not None else facts.get("tempo")
+        key = key or facts.get("key")
         primer = parse_primer(primer, ts or (4, 4))
     request = Request(n=n, bars=bars, steps=steps, key=key, time_signature=ts, tempo=tempo,
                       primer=primer, scale=scale, seed=seed)  # fmt: skip

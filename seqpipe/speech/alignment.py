@@ -10,6 +10,7 @@ number in [0, 1] that is low where the model hesitated.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -25,9 +26,12 @@ class Word:
     confidence: float
 
     def to_dict(self) -> dict:
+        """Ours (``confidence``) and whisper's (``probability``) key for the same number;
+        an unknown confidence (NaN) is null, which JSON can hold."""
         d = asdict(self)
         d["start"], d["end"] = round(self.start, 3), round(self.end, 3)
-        d["confidence"] = round(self.confidence, 3)
+        known = not math.isnan(self.confidence)
+        d["confidence"] = d["probability"] = round(self.confidence, 3) if known else None
         return d
 
 

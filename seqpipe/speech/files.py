@@ -255,7 +255,16 @@ def transcribe_files(
     lm: str | None = None,
     lm_weight: float | None = None,
     max_chunk: float = 20.0,
+    vad: str = "auto",
+    vad_margin: float = 12.0,
+    vad_floor: float = -50.0,
+    hotwords: str | None = None,
+    words: str | None = None,
+    hotword_boost: float | None = None,
+    max_line_width: int = 42,
+    max_line_count: int = 2,
     threads: int | None = None,
+    backend: str = "torch",
     stdout: Callable[[str], object] | None = None,
     progress: Progress | None = None,
 ) -> Summary:
@@ -266,12 +275,16 @@ def transcribe_files(
     gets NAME.FMT (``formats`` default txt; ``all``: every format) beside it or in
     ``output_dir``, written atomically. A file that fails costs its own result only
     (``progress.message`` names it; ``Summary.failed`` counts it). ``threads``: torch's
-    CPU threads while it runs.
+    CPU threads while it runs; ``backend`` ``onnx`` runs the acoustic model on onnxruntime.
+    ``vad``/``vad_margin``/``vad_floor``: see :func:`seqpipe.speech.vad.vad_options`;
+    ``hotwords``/``words``: see :func:`seqpipe.speech.hotwords.hotword_list`,
+    ``hotword_boost`` their weight; ``max_line_width``/``max_line_count``: the subtitle
+    :class:`~seqpipe.speech.formats.Layout`.
     """
     from seqpipe.device import threads as torch_threads
-    from seqpipe.speech.formats import FORMATS
+    from seqpipe.speech.formats import FORMATS, Layout
     from seqpipe.speech.transcriber import Transcriber
-    from seqpipe.speech.vad import VADOptions
+    from seqpipe.speech.vad import vad_options
 
     stdout = stdout or (lambda text: print(text, end=""))
     progress = progress or Silent()
@@ -285,9 +298,13 @@ def transcribe_files(
     summary.files = len(inputs)
     if write_files:  # before the model runs: clashing names, folders that cannot be written
         plan_outputs(inputs, summary.formats, output_dir)
-    vad = VADOptions(max_seconds=max_chunk)
+    chunking = vad_options(max_chunk, vad, vad_margin, vad_floor)
+    layout = Layout(max_line_width, max_line_count)
     with torch_threads(threads), spooled(inputs):
-        transcriber = Transcriber(model, device, batch_size, beam_size, lm, lm_weight, vad)
+        transcriber = Transcriber(
+            model, device, batch_size, beam_size, lm, lm_weight, chunking, hotwords=hotwords,
+            words=words, hotword_boost=hotword_boost, backend=backend,
+        )  # fmt: skip
         _durations(inputs)
         total = sum(item.duration or 0.0 for item in inputs)
         progress.start(total)
@@ -301,11 +318,13 @@ def transcribe_files(
         for n, result in enumerate(transcriber.run(inputs, advance), 1):
             done[n - 1] = inputs[n - 1].duration or 0.0
             progress.update(sum(done), n, len(inputs))
-            _emit(result, summary, write_files, len(inputs) > 1, stdout, progress)
+            _emit(result, summary, write_files, len(inputs) > 1, stdout, progress, layout)
     return summary
 
 
-def _emit(result: Result, summary: Summary, write_files: bool, several: bool, stdout, progress):
+def _emit(
+    result: Result, summary: Summary, write_files: bool, several: bool, stdout, progress, layout
+):
     """Print one result to ``stdout``, or write its files atomically."""
     from seqpipe.atomic import write_text
 
@@ -321,12 +340,12 @@ def _emit(result: Result, summary: Summary, write_files: bool, several: bool, st
             stdout(f"{transcript.path}\t{text}" if several else text)
         elif item.outputs is None:
             for fmt in summary.formats:
-                stdout(transcript.render(fmt))
+                stdout(transcript.render(fmt, layout))
         else:
             for path in item.outputs.values():
                 if path.exists():
                     summary.replaced.append(str(path))
-                write_text(path, transcript.render(path.suffix[1:]))
+                write_text(path, transcript.render(path.suffix[1:], layout))
             summary.written += 1
     except SeqpipeError as exc:
         summary.failed += 1

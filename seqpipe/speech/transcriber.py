@@ -12,14 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
 
-from seqpipe.errors import SeqpipeError
+from seqpipe.errors import ParameterError, SeqpipeError
 from seqpipe.speech.files import Input, Result
 from seqpipe.speech.formats import Segment, Transcript
+from seqpipe.speech.hotwords import hotword_list
 from seqpipe.speech.vad import Chunk, VADOptions, chunks
 
 MIN_SECONDS = 0.2
+QUIET_PEAK_DB = -20.0  # quieter chunks are raised to this peak before the features
+
+
+def raised(samples: np.ndarray, peak_db: float = QUIET_PEAK_DB) -> np.ndarray:
+    """``samples`` scaled up to a peak of ``peak_db`` dBFS if they peak below it: a quiet
+    recording then reaches the model at a level it was trained on (log-mel features have
+    an absolute floor), and louder ones are left exactly as they are."""
+    peak = float(np.abs(samples).max()) if len(samples) else 0.0
+    target = 10 ** (peak_db / 20)
+    return samples * np.float32(target / peak) if 0 < peak < target else samples
 
 
 class Transcriber:
@@ -35,9 +47,18 @@ class Transcriber:
         lm_weight: float | None = None,
         vad: VADOptions | None = None,
         pipeline=None,
+        hotwords: str | None = None,
+        words: str | None = None,
+        hotword_boost: float | None = None,
+        backend: str = "torch",
     ):
         """``model``: a bundle name or path (default: :func:`default_model`), or a loaded
-        ``pipeline``. CPU threads: :func:`seqpipe.device.threads` around the calls."""
+        ``pipeline``. CPU threads: :func:`seqpipe.device.threads` around the calls.
+        ``hotwords``/``words``: domain words added to the beam search's lexicon and LM
+        (:mod:`seqpipe.speech.hotwords`), ``hotword_boost`` (log10) their weight.
+        ``backend`` ``onnx``: the acoustic model runs on onnxruntime (exported and checked
+        against PyTorch on load, :func:`seqpipe.deploy.runtime.onnx_model`); features and
+        decoder stay the same."""
         from seqpipe.device import pick_device
         from seqpipe.pipeline import Pipeline
 
@@ -54,6 +75,14 @@ class Transcriber:
         # features that pad the signal put frame 0 this long before the audio starts
         self.lead_seconds = self.pipeline.lead_seconds
         self.decoder = choose_decoder(self.pipeline, beam_size, lm, lm_weight)
+        added = hotword_list(hotwords, words)
+        if added:
+            self.decoder = with_hotwords(self.decoder, added, hotword_boost)
+        self.model = self.pipeline.model
+        if backend == "onnx":
+            from seqpipe.deploy.runtime import onnx_model
+
+            self.model = onnx_model(self.pipeline)
         self.text = self.decoder.text
 
     # -- batching ------------------------------------------------------------------
@@ -149,9 +178,9 @@ class Transcriber:
         lengths = torch.tensor([max(shortest, len(c.samples)) for c in batch])
         waves = torch.zeros(len(batch), int(lengths.max()))
         for row, c in enumerate(batch):
-            waves[row, : len(c.samples)] = torch.from_numpy(c.samples)
+            waves[row, : len(c.samples)] = torch.from_numpy(raised(c.samples))
         feats, feat_lengths = self.pipeline.features(waves.to(self.device), lengths.to(self.device))
-        out = self.decoder.decode_batch(self.pipeline.model, feats, feat_lengths)
+        out = self.decoder.decode_batch(self.model, feats, feat_lengths)
         frame_seconds = self.feature_seconds * out.frame_ratio
         result = []
         for row, (c, hyp) in enumerate(zip(batch, out.hypotheses, strict=False)):
@@ -215,3 +244,30 @@ def choose_decoder(pipeline, beam_size: int | None, lm: str | None, lm_weight: f
             options["lm_weight"] = lm_weight
         return CTCBeam(vocab, blank, **options)
     return decoder or CTCGreedy(vocab, blank)
+
+
+def with_hotwords(decoder, words: list[str], boost: float | None = None):
+    """``decoder`` (a ``ctc_beam`` with an LM or lexicon) with ``words`` added to both;
+    the LM and lexicon are read once here, from a temporary copy."""
+    import copy
+    import tempfile
+    from pathlib import Path
+
+    from seqpipe.decoders.ctc_beam import CTCBeam
+    from seqpipe.speech.hotwords import BOOST, boosted_lm
+
+    if not isinstance(decoder, CTCBeam) or (decoder.lm_path is None and not decoder.lexicon_path):
+        raise ParameterError(
+            "hotwords",
+            "need a beam search with words: add {lm} (an ARPA file) or {beam_size}"
+            " with a bundle whose decoder has an LM or lexicon",
+        )
+    decoder = copy.copy(decoder)  # a loaded pipeline's own decoder stays as it was
+    with tempfile.TemporaryDirectory(prefix="seqpipe-hotwords-") as tmp:
+        lm, lexicon = boosted_lm(
+            decoder.lm_path, decoder.lexicon_path, words, Path(tmp),
+            BOOST if boost is None else boost,
+        )  # fmt: skip
+        decoder.lm_path, decoder.lexicon_path = lm, lexicon
+        decoder.load()
+    return decoder

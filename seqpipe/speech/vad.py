@@ -7,9 +7,14 @@ once ``max_seconds`` are buffered (speech rarely has no pause for that long). Ea
 chunk is then split at internal pauses of ``min_silence`` and its silent parts
 dropped, so silence costs no compute and segments follow the speech.
 
-Speech is an energy decision per 10 ms frame: louder than ``floor_db`` (dBFS) and
-within ``range_db`` of the chunk's loudest frame. A chunk with no such frame is
-skipped; the rest keep ``pad_seconds`` of context around their speech.
+Speech is an energy decision per 10 ms frame (:func:`threshold_db`): with ``mode="auto"``
+(the default) a frame is speech when it is ``margin_db`` above the buffer's own noise
+floor (its ``NOISE_PERCENTILE``-th percentile frame level) or within ``SPEECH_SPAN_DB`` of
+its loudest frame, so a quiet recording loses no words
+however low its level (a buffer that never rises ``margin_db`` above its floor is noise); ``mode="energy"`` uses the fixed ``floor_db`` (dBFS) instead;
+``mode="off"`` keeps every stretch (still cut into bounded chunks). Either way a frame
+must also lie within ``range_db`` of the buffer's loudest frame. A chunk with no such
+frame is skipped; the rest keep ``pad_seconds`` of context around their speech.
 """
 
 from __future__ import annotations
@@ -17,12 +22,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from seqpipe.errors import SeqpipeError
 
 FRAME_SECONDS = 0.01
+NOISE_PERCENTILE = 5
+MIN_NOISE_FRAMES = 50  # a shorter buffer cannot tell its noise: floor_db decides
+SPEECH_SPAN_DB = 30.0  # mode "auto": frames this close to the loudest are always speech
+NOISE_SPAN_DB = 60.0  # frames this far below the loudest are not counted as noise
+DIGITAL_SILENCE_DB = -190.0  # frame_db of zeros is -200
+VADMode = Literal["auto", "energy", "off"]
+VAD_MODES = ("auto", "energy", "off")
 
 
 @dataclass
@@ -38,13 +51,30 @@ class Chunk:
 
 @dataclass
 class VADOptions:
+    mode: VADMode = "auto"
     max_seconds: float = 20.0
     search_seconds: float = 8.0
     min_silence: float = 0.5
     pad_seconds: float = 0.2
-    floor_db: float = -50.0
+    floor_db: float = -50.0  # mode "energy": the fixed floor (dBFS)
+    margin_db: float = 12.0  # mode "auto": dB above the noise floor
     range_db: float = 45.0
     block_seconds: float = 2.0
+
+
+def vad_options(
+    max_chunk: float = 20.0, vad: str = "auto", margin: float = 12.0, floor: float = -50.0
+) -> VADOptions:
+    """:class:`VADOptions` from the transcribe options, checked (``ParameterError``)."""
+    from seqpipe.errors import ParameterError
+
+    if vad not in VAD_MODES:
+        raise ParameterError("vad", f"not one of {', '.join(VAD_MODES)}", vad)
+    if not margin > 0:
+        raise ParameterError("vad_margin", "must be positive (dB above the noise)", margin)
+    if not -120 <= floor < 0:
+        raise ParameterError("vad_floor", "must be in [-120, 0) dBFS", floor)
+    return VADOptions(mode=vad, max_seconds=max_chunk, margin_db=margin, floor_db=floor)
 
 
 def stream_audio(
@@ -148,14 +178,41 @@ def frame_db(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     padded = np.zeros(frames * n, dtype=np.float32)
     padded[: len(samples)] = samples
     power = (padded.reshape(frames, n) ** 2).mean(axis=1)
-    return 10 * np.log10(power + 1e-10)
+    return 10 * np.log10(power + 1e-20)
+
+
+def noise_floor_db(db: np.ndarray) -> float:
+    """The level of the quiet frames: the ``NOISE_PERCENTILE``-th percentile of the frame
+    levels, each counted as at least ``NOISE_SPAN_DB`` below the loudest. Only levels
+    relative to the loudest count, so the floor moves with the recording's gain, and
+    digital silence (zeros) reads as "very quiet", not as -200 dB."""
+    return float(np.percentile(np.maximum(db, db.max() - NOISE_SPAN_DB), NOISE_PERCENTILE))
+
+
+def threshold_db(db: np.ndarray, opts: VADOptions) -> float:
+    """The level (dBFS) a frame must exceed to be speech, for ``opts.mode``."""
+    if opts.mode == "off":
+        return -np.inf
+    if opts.mode == "energy" or len(db) < MIN_NOISE_FRAMES:
+        floor = opts.floor_db
+    else:
+        noise, loudest = noise_floor_db(db), float(db.max())
+        if loudest - noise < opts.margin_db:  # level throughout: steady noise, no speech
+            return np.inf
+        # a buffer without pauses (its "noise" is speech) keeps its louder 30 dB
+        floor = min(noise + opts.margin_db, loudest - SPEECH_SPAN_DB)
+    return max(floor, float(db.max()) - opts.range_db)
 
 
 def speech_segments(db: np.ndarray, opts: VADOptions) -> list[tuple[int, int]]:
     """[start, end) frame ranges of speech, split at pauses >= ``min_silence``, padded."""
-    if not len(db) or not db.max() >= opts.floor_db:  # NaN-safe
+    if not len(db) or not np.isfinite(db.max()):  # NaN-safe
         return []
-    voiced = db > max(opts.floor_db, db.max() - opts.range_db)
+    if opts.mode == "off":
+        return [(0, len(db))] if db.max() > DIGITAL_SILENCE_DB else []
+    voiced = db > threshold_db(db, opts)
+    if not voiced.any():
+        return []
     idx = np.flatnonzero(voiced)
     gap = int(opts.min_silence / FRAME_SECONDS)
     pad = int(opts.pad_seconds / FRAME_SECONDS)

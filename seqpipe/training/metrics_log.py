@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,11 @@ class MetricsLog:
 
             self.tensorboard = SummaryWriter(str(Path(run_dir) / "tensorboard"))
         except ImportError:  # the optional `tensorboard` extra is not installed
-            pass
+            print(
+                "seqpipe: warning: no TensorBoard logs (pip install 'seqpipe[tensorboard]'); "
+                f"metrics still go to {self.path}",
+                file=sys.stderr,
+            )
 
     def _truncate(self, step: int) -> None:
         rows = [r for r in read_metrics(self.path.parent) if r.get("step", 0) <= step]

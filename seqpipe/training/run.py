@@ -26,15 +26,35 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def data_sources(config: dict[str, Any]) -> dict[str, Any]:
+def data_sources(config: dict[str, Any], run_dir: Path | None = None) -> dict[str, Any]:
+    """The recipe's ``data`` with each split's source: ``generate: NAME`` makes the splits
+    it lacks with a built-in generator in ``run_dir/data``; a relative path that is not
+    there from the working directory is read relative to the recipe file."""
     source = config.get("_source", "<config>")
     data = config.get("data") or {}
     if not isinstance(data, dict):
         raise SeqpipeError(f"{source}: data: expected a mapping with 'train' and 'valid'")
+    data = {k: v for k, v in data.items() if v not in (None, "")}
+    generator = data.pop("generate", None)
+    if generator and not all(split in data for split in ("train", "valid")):
+        from seqpipe.data.generators import generate
+
+        made = generate(str(generator), Path(run_dir or ".") / "data", source)
+        data = {**{split: str(path) for split, path in made.items()}, **data}
     for split in ("train", "valid"):
         if data.get(split) in (None, ""):
             raise SeqpipeError(f"{source}: data.{split}: required (a path the task can read)")
-    return data
+    return {split: beside_recipe(value, source) for split, value in data.items()}
+
+
+def beside_recipe(value: Any, source: str) -> Any:
+    """``value`` (a data path) relative to the recipe ``source`` when it names nothing from
+    the working directory and something there (the repository's ``configs/`` name
+    ``data/...`` from its root; a recipe elsewhere names files beside itself)."""
+    if not isinstance(value, str) or Path(value).is_absolute() or Path(value).exists():
+        return value
+    beside = Path(source).parent / value
+    return str(beside) if beside.exists() else value
 
 
 def recipe_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -138,9 +158,9 @@ def fit(
     from seqpipe.training.trainer import Trainer
 
     options = train_options(config)
-    data = data_sources(config)
     run_dir = Path(run_dir) if run_dir else default_run_dir(config)
     check_writable(run_dir)  # not after an epoch of training
+    data = data_sources(config, run_dir)
     seed = int(config.get("seed", 0) or 0)
     dist, torch_device = distributed.setup(pick_device(device))
     try:

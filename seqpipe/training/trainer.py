@@ -299,11 +299,6 @@ class Trainer:
                     metrics = self.evaluate(self.valid_data)
                     self.end_epoch(metrics, log)
                     bar.update({"metric": f"{primary} {metrics[primary]:.4f}"})
-                    self.say(
-                        f"epoch {self.pos.epoch}: train loss {self.last_train_loss:.4f}  "
-                        + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-                        + ("  [green]best[/]" if self.pos.bad_epochs == 0 else "")
-                    )
             if self.pos.step != self.last_saved_step:
                 self.save_checkpoint()
         finally:
@@ -379,6 +374,11 @@ class Trainer:
                 self.pos.epoch + 1,
                 {**metrics, "train_loss": self.last_train_loss},
             )
+        self.say(  # the epoch's line first, then what it decided
+            f"epoch {self.pos.epoch + 1}: train loss {self.last_train_loss:.4f}  "
+            + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+            + ("  [green]best[/]" if self.pos.bad_epochs == 0 else "")
+        )
         if self.options.patience and self.pos.bad_epochs >= self.options.patience:
             self.say(
                 f"early stopping: no better {self.task.primary_metric} for {self.pos.bad_epochs} epochs"
