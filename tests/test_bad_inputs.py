@@ -497,7 +497,11 @@ def r_resume_without_checkpoint(tmp, mp, fx):  # defect 8: was silent
 
 
 def r_missing_recipe(tmp, mp, fx):
-    return Expect(["train", str(tmp / "nope.yaml")], 2, [("nope.yaml", "does not exist")])
+    return Expect(
+        ["train", str(tmp / "nope.yaml")],
+        1,
+        [("nope.yaml", "no such recipe file or shipped recipe")],
+    )
 
 
 def e_nan_metric_is_valid_json(tmp, mp, fx):  # defect 8

@@ -160,7 +160,6 @@ def fit(
     options = train_options(config)
     run_dir = Path(run_dir) if run_dir else default_run_dir(config)
     check_writable(run_dir)  # not after an epoch of training
-    data = data_sources(config, run_dir)
     seed = int(config.get("seed", 0) or 0)
     dist, torch_device = distributed.setup(pick_device(device))
     try:
@@ -184,6 +183,7 @@ def fit(
         distributed.barrier(dist)
         seed_everything(seed)
         pipeline = Pipeline.from_config(config)
+        data = data_sources(config, run_dir)  # after the config validates: it may write data
         if options.init_from and resume_state is None:  # a resumed run has its own weights
             fresh = init_weights(pipeline, options.init_from)
             if fresh and console is not None and dist.is_main:
