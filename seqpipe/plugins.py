@@ -259,3 +259,28 @@ class _GuardedGroup:
 def _builtin(command) -> bool:
     module = getattr(command.callback, "__module__", "") or ""
     return module == "seqpipe" or module.startswith("seqpipe.")
+
+
+def describe(show_disabled: bool = False) -> dict[str, Any]:
+    """What ``seqpipe plugins --json`` prints: every component with its plugin and
+    package, every loaded plugin with its status and, if asked, the installed plugins
+    that did not load and why."""
+    plugins = load()
+    out: dict[str, Any] = {
+        "components": [
+            {"kind": c.kind, "name": c.name, "plugin": c.plugin, "package": c.package,
+             "help": c.help}
+            for c in plugins.registry.all()
+        ],
+        "plugins": [
+            {"name": p.name, "package": p.package, "version": p.version, "builtin": p.builtin,
+             "error": p.error, "components": len(p.components)}
+            for p in plugins.info.values()
+        ],
+    }  # fmt: skip
+    if show_disabled:
+        out["disabled"] = [
+            {"name": p.name, "package": p.package, "version": p.version, "reason": p.disabled}
+            for p in plugins.disabled
+        ]
+    return out
