@@ -12,13 +12,19 @@ Every ``register_*`` hook receives ``register(name, target, help="")``:
   ``"package.module:Class"``, which keeps ``seqpipe plugins`` and ``seqpipe --help``
   fast because nothing heavy is imported until the component is used.
 * ``help``: one line shown by ``seqpipe plugins``.
+* ``shape`` (models only): which contract the model meets, one of ``many-to-many``,
+  ``many-to-one``, ``autoregressive``, ``seq2seq`` (or a tuple of them); a task checks it
+  when the pipeline is built and says what it needs (``registry.SHAPES``).
 
 Constructors take their options as keyword arguments with type hints; seqpipe
 validates config values against those hints. Arguments the task wires (``input_size``,
 ``output_size``, ``vocab_size``, ``vocab``, ``blank``) are filled in by the pipeline, not
-by the user, and so is ``build_model`` (a factory for models that hold other models).
-The contracts components meet: ``tasks/base.py``, ``features/base.py``,
-``decoders/base.py`` and docs/architecture.md.
+by the user, and so are ``build_model`` (a factory for models that hold other models)
+and ``build_cell`` (a factory for the recurrent core a ``cell:`` option names). An option
+without a type hint accepts anything, so loading such a component prints a warning.
+The contracts components meet: ``models/core.py`` (recurrent cores), ``tasks/base.py``,
+``features/base.py``, ``decoders/base.py`` and docs/architecture.md; ``seqpipe.testing``
+checks a component against its contract.
 """
 
 import pluggy
@@ -34,7 +40,15 @@ def register_features(register):
 
 @hookspec
 def register_models(register):
-    """Register sequence models (``torch.nn.Module`` subclasses)."""
+    """Register sequence models (``torch.nn.Module`` subclasses), each with its ``shape``."""
+
+
+@hookspec
+def register_cells(register):
+    """Register recurrent cores, usable as ``cell:`` in ``classifier``, ``rnn_lm``,
+    ``seq2seq`` and ``ctc_rnn``: ``forward(x[B,T,F], lengths) -> (y[B,T,H], lengths)``,
+    ``output_size``, optionally ``bidirectional``, ``initial_state``/``step``/``reorder_state``
+    (the contract is ``seqpipe/models/core.py``)."""
 
 
 @hookspec

@@ -32,24 +32,45 @@ METADATA_KEY = "seqpipe"
 
 
 def build_component(
-    registry: Registry, kind: str, section: dict[str, Any], *, source: str, wired: dict[str, Any]
+    registry: Registry,
+    kind: str,
+    section: dict[str, Any],
+    *,
+    source: str,
+    wired: dict[str, Any],
+    where: str | None = None,
 ):
     """Instantiate one config section; returns (object, resolved section)."""
+    where = where or _section_of(kind)
     name, options = split_component(section)
     try:
         target = registry.get(kind, name).load()
     except SeqpipeError as exc:
-        raise SeqpipeError(f"{source}: {_section_of(kind)}.name: {exc}") from None
+        raise SeqpipeError(f"{source}: {where}.name: {exc}") from None
     accepted = inspect.signature(target).parameters
-    options = validate_options(
-        target, options, where=_section_of(kind), source=source, wired=frozenset(wired)
-    )
+    options = validate_options(target, options, where=where, source=source, wired=frozenset(wired))
     obj = target(**options, **{k: v for k, v in wired.items() if k in accepted})
     return obj, {"name": name, **options}
 
 
 def _section_of(kind: str) -> str:
     return next(section for section, k in COMPONENT_SECTIONS.items() if k == kind)
+
+
+def check_shape(registry: Registry, task, task_name: str, model_name: str, source: str) -> None:
+    """The model's declared shape (at registration) is one the task can train; a model
+    that declares none is not checked."""
+    from seqpipe.registry import SHAPES
+
+    wanted = tuple(getattr(task, "model_shapes", ()) or ())
+    found = registry.find("model", model_name)
+    if not wanted or found is None or not found.shape or set(found.shape) & set(wanted):
+        return
+    needs = " or ".join(f"{s} model ({SHAPES[s]})" for s in wanted)
+    raise SeqpipeError(
+        f"{source}: model.name: task '{task_name}' needs a {needs}; "
+        f"model '{model_name}' is {' / '.join(found.shape)}"
+    )
 
 
 class Pipeline(nn.Module):
@@ -73,6 +94,7 @@ class Pipeline(nn.Module):
         self._wiring = wiring
         self.source: str | None = None  # the bundle file, once loaded from one
         self.bundle_metadata: dict[str, Any] = {}
+        self.cells: list[str] = []  # the recurrent cores the model's ``cell:`` options built
 
     @property
     def device(self) -> torch.device:
@@ -142,26 +164,40 @@ class Pipeline(nn.Module):
             registry, "features", config["features"], source=source, wired={}
         )
         wiring = task.wire(features)
+        model_name = split_component(config["model"])[0]
+        check_shape(registry, task, resolved["task"]["name"], model_name, source)
+        cells: list[str] = []
+
+        def build_cell(spec: Any, **sizes: Any) -> nn.Module:
+            """The recurrent core a composite's ``cell:`` names (models/core.py)."""
+            section = dict(spec) if isinstance(spec, dict) else {"name": spec}
+            if "name" not in section:
+                raise SeqpipeError(
+                    f"{source}: model.cell: expected a name or a mapping with 'name'"
+                )
+            cells.append(str(section["name"]))
+            return build_component(
+                registry, "cell", section, source=source, wired=sizes, where="model.cell"
+            )[0]
 
         def build_model(section: dict[str, Any]) -> nn.Module:
             """One more model of this pipeline's wiring (ensemble members)."""
-            where = f"{source}: {split_component(config['model'])[0]} member"
-            return build_component(registry, "model", section, source=where, wired=wiring)[0]
+            where = f"{source}: {model_name} member"
+            return build_component(registry, "model", section, source=where, wired=model_wired)[0]
 
+        model_wired = {**wiring, "build_model": build_model, "build_cell": build_cell}
         with torch.device("meta") if meta_model else contextlib.nullcontext():
             model, resolved["model"] = build_component(
-                registry,
-                "model",
-                config["model"],
-                source=source,
-                wired={**wiring, "build_model": build_model},
+                registry, "model", config["model"], source=source, wired=model_wired
             )
         decoder = None
         if config.get("decoder"):
             decoder, resolved["decoder"] = build_component(
                 registry, "decoder", config["decoder"], source=source, wired=wiring
             )
-        return cls(resolved, task, features, model, decoder, wiring)
+        pipeline = cls(resolved, task, features, model, decoder, wiring)
+        pipeline.cells = sorted(set(cells))
+        return pipeline
 
     # -- bundles -----------------------------------------------------------------
 
@@ -169,23 +205,31 @@ class Pipeline(nn.Module):
         """Write the bundle atomically (temp file + rename)."""
         from safetensors.torch import save_file
 
-        from seqpipe.plugins import registry as default_registry
+        from seqpipe.plugins import load
 
-        registry = default_registry()
-        components = {}
-        for section, kind in COMPONENT_SECTIONS.items():
-            if section in self.config:
-                found = registry.find(kind, self.config[section]["name"])
-                components[section] = {
-                    "name": self.config[section]["name"],
-                    "plugin": found.plugin if found else None,
-                    "package": found.package if found else None,
-                }
+        plugins = load()
+
+        def describe(kind: str, name: str) -> dict[str, Any]:
+            found = plugins.registry.find(kind, name)
+            plugin = plugins.info.get(found.plugin) if found else None
+            return {
+                "name": name,
+                "plugin": found.plugin if found else None,
+                "package": found.package if found else None,
+                "version": plugin.version if plugin else None,
+            }
+
+        components = {
+            section: describe(kind, self.config[section]["name"])
+            for section, kind in COMPONENT_SECTIONS.items()
+            if section in self.config
+        }
         metadata = {
             "format": BUNDLE_FORMAT,
             "seqpipe_version": __version__,
             "config": self.config,
             "components": components,
+            "cells": [describe("cell", name) for name in self.cells],
             "info": self.task.bundle_info(),
             **(extra or {}),
         }
@@ -221,6 +265,7 @@ class Pipeline(nn.Module):
             pipeline.config["decoder"].update(side_files)
         try:
             state = load_file(str(path), device="cpu")
+            check_keys(path, set(pipeline.state_dict()), set(state))
             pipeline.load_state_dict(state, strict=True)
         except (RuntimeError, OSError) as exc:
             first = str(exc).strip().splitlines()[0]
@@ -285,6 +330,7 @@ def _check_sizes(cls, config: dict[str, Any], path: Path, registry: Registry) ->
     wanted = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
     if wanted == stored:
         return
+    check_keys(path, set(wanted), set(stored))
     wrong = sorted(k for k in wanted.keys() | stored.keys() if wanted.get(k) != stored.get(k))
     first = wrong[0]
     asked, has = sum(map(math.prod, wanted.values())), sum(map(math.prod, stored.values()))
@@ -293,6 +339,22 @@ def _check_sizes(cls, config: dict[str, Any], path: Path, registry: Registry) ->
         f"{wanted.get(first, 'not in the model')} in the config, "
         f"{stored.get(first, 'missing')} in the file ({asked:,} values asked for, {has:,} stored)"
     )
+
+
+def check_keys(path: Path, wanted: set[str], stored: set[str], shown: int = 5) -> None:
+    """The model's weight names equal the file's, or one line naming the differences
+    (a parameter renamed by a new version of a plugin shows up here)."""
+    missing, unexpected = sorted(wanted - stored), sorted(stored - wanted)
+    if not missing and not unexpected:
+        return
+
+    def names(keys: list[str]) -> str:
+        more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+        return ", ".join(printable(k) for k in keys[:shown]) + more
+
+    parts = [f"missing in the file: {names(missing)}"] if missing else []
+    parts += [f"not in the model: {names(unexpected)}"] if unexpected else []
+    raise SeqpipeError(f"{path}: weights do not match the bundle's config: {'; '.join(parts)}")
 
 
 def pip_name(package: Any) -> str | None:
@@ -312,10 +374,11 @@ def pip_name(package: Any) -> str | None:
 
 def check_components(path: Path, metadata: dict[str, Any], registry: Registry) -> None:
     """Every component the bundle names is installed, or one line saying what to install."""
-    from seqpipe.plugins import ALLOW_ENV, allowed_plugins
+    from seqpipe.plugins import ALLOW_ENV
 
-    for section, component in metadata.get("components", {}).items():
-        kind = COMPONENT_SECTIONS[section]
+    needed = [(COMPONENT_SECTIONS[s], c) for s, c in metadata.get("components", {}).items()]
+    needed += [("cell", c) for c in metadata.get("cells", [])]
+    for kind, component in needed:
         if registry.find(kind, component["name"]) is not None:
             continue
         package = pip_name(component.get("package"))
@@ -323,11 +386,40 @@ def check_components(path: Path, metadata: dict[str, Any], registry: Registry) -
             raise SeqpipeError(
                 f"{path}: needs {kind} '{component['name']}' from the plugin package "
                 f"'{package}', which is not installed (pip install {package})"
-                + (f" or not allowed by {ALLOW_ENV}" if allowed_plugins() is not None else "")
+                + (
+                    f" or not allowed by {ALLOW_ENV}"
+                    if os.environ.get(ALLOW_ENV) is not None
+                    else ""
+                )
             )
         raise SeqpipeError(
             f"{path}: {unknown_name_message(kind, component['name'], registry.names(kind))}"
         )
+
+
+def describe_bundle(name_or_path: str | os.PathLike) -> dict[str, Any]:
+    """What ``seqpipe inspect`` shows: the header's components, packages and versions,
+    config and facts, and the weights' count and size, without loading any tensor."""
+    from safetensors import safe_open
+
+    from seqpipe.plugins import registry
+
+    path = resolve_bundle(name_or_path, registry())
+    metadata = read_bundle_metadata(path)
+    with safe_open(str(path), framework="pt") as f:
+        shapes = [f.get_slice(k).get_shape() for k in f.keys()]  # noqa: SIM118
+    return {
+        "path": str(path),
+        "format": metadata["format"],
+        "seqpipe_version": metadata.get("seqpipe_version", ""),
+        "components": metadata.get("components", {}),
+        "cells": metadata.get("cells", []),
+        "config": metadata["config"],
+        "info": metadata.get("info", {}),
+        "tensors": len(shapes),
+        "parameters": sum(math.prod(shape) for shape in shapes),
+        "bytes": path.stat().st_size,
+    }
 
 
 def resolve_bundle(name_or_path: str | os.PathLike, registry: Registry) -> Path:
@@ -407,6 +499,7 @@ class _Component(pydantic.BaseModel):
     name: str = pydantic.Field(pattern=NAME)
     plugin: str | None = None
     package: str | None = None
+    version: str | None = None
 
 
 class _Config(pydantic.BaseModel):
@@ -425,4 +518,5 @@ class BundleHeader(pydantic.BaseModel):
     seqpipe_version: str = ""
     config: _Config
     components: dict[Literal["task", "features", "model", "decoder"], _Component] = {}
+    cells: list[_Component] = []
     info: dict[str, Any] = {}

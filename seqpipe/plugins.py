@@ -2,7 +2,8 @@
 
 ``SEQPIPE_PLUGINS`` limits which installed plugins load: unset loads all of them,
 an empty value loads only the built-ins, ``a,b`` loads the entry points named ``a``
-and ``b`` (a name may also be the distribution's name). A plugin that fails to
+and ``b`` (a name may also be the distribution's name), and ``-c`` excludes ``c``
+(``-c`` alone: every installed plugin but ``c``). A plugin that fails to
 import, or whose hook raises, costs one warning line on stderr; nothing else breaks.
 """
 
@@ -40,6 +41,7 @@ BUILTIN_PLUGINS = (
 _REGISTER_HOOKS = {
     "register_features": "features",
     "register_models": "model",
+    "register_cells": "cell",
     "register_decoders": "decoder",
     "register_tasks": "task",
     "register_bundles": "bundle",
@@ -54,6 +56,7 @@ class PluginInfo:
     builtin: bool
     error: str | None = None
     components: list[str] = field(default_factory=list)
+    disabled: str | None = None  # why an installed plugin was not loaded
 
 
 @dataclass
@@ -61,18 +64,28 @@ class Plugins:
     manager: pluggy.PluginManager
     registry: Registry
     info: dict[str, PluginInfo]
+    disabled: list[PluginInfo] = field(default_factory=list)  # installed, not loaded
 
 
 def warn(message: str) -> None:
     print(f"seqpipe: warning: {message}", file=sys.stderr)
 
 
-def allowed_plugins() -> set[str] | None:
-    """The names allowed by ``SEQPIPE_PLUGINS``, or None when every plugin may load."""
+def plugin_filter() -> tuple[set[str] | None, set[str]]:
+    """``SEQPIPE_PLUGINS`` read: (the names allowed, None when every plugin may load;
+    the names excluded with ``-name``)."""
     value = os.environ.get(ALLOW_ENV)
     if value is None:
-        return None
-    return {part.strip() for part in value.split(",") if part.strip()}
+        return None, set()
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    excluded = {part[1:].strip() for part in parts if part.startswith("-")}
+    allowed = {part for part in parts if not part.startswith("-")}
+    return (None if excluded and not allowed else allowed), excluded
+
+
+def allowed_plugins() -> set[str] | None:
+    """The names allowed by ``SEQPIPE_PLUGINS``, or None when every plugin may load."""
+    return plugin_filter()[0]
 
 
 def _describe(exc: BaseException) -> str:
@@ -122,21 +135,29 @@ def _isolated(plugin: PluginInfo, what: str, call) -> None:
         warn(f"plugin '{plugin.name}' ({plugin.package}) {what}: {plugin.error}")
 
 
-def _load_entry_points(pm: pluggy.PluginManager, info: dict[str, PluginInfo]) -> None:
-    allowed = allowed_plugins()
+def _load_entry_points(
+    pm: pluggy.PluginManager, info: dict[str, PluginInfo], disabled: list[PluginInfo]
+) -> None:
+    allowed, excluded = plugin_filter()
     seen: set[str] = set()
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         package = ep.dist.name if ep.dist else ep.name
         version = ep.dist.version if ep.dist else "?"
         seen |= {ep.name, package}
-        if allowed is not None and ep.name not in allowed and package not in allowed:
-            continue
-        if ep.name in info:  # the same distribution seen twice on sys.path
+        if ep.name in info or any(d.name == ep.name for d in disabled):
+            continue  # the same distribution seen twice on sys.path
+        why = None
+        if {ep.name, package} & excluded:
+            why = f"excluded by {ALLOW_ENV}"
+        elif allowed is not None and ep.name not in allowed and package not in allowed:
+            why = f"not named in {ALLOW_ENV}"
+        if why:
+            disabled.append(PluginInfo(ep.name, package, version, builtin=False, disabled=why))
             continue
         plugin = PluginInfo(ep.name, package, version, builtin=False)
         info[ep.name] = plugin
         _isolated(plugin, "failed to load", lambda ep=ep: pm.register(ep.load(), name=ep.name))
-    for name in sorted((allowed or set()) - seen):
+    for name in sorted(((allowed or set()) | excluded) - seen):
         installed = ", ".join(sorted(seen)) or "none"
         warn(f"{ALLOW_ENV} names '{printable(name)}', which is not an installed plugin "
              f"(installed: {installed})")  # fmt: skip
@@ -160,25 +181,35 @@ def load() -> Plugins:
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     info: dict[str, PluginInfo] = {}
+    disabled: list[PluginInfo] = []
     for module_name in BUILTIN_PLUGINS:
         pm.register(importlib.import_module(module_name), name=module_name)
         info[module_name] = PluginInfo(module_name, "seqpipe", __version__, builtin=True)
-    _load_entry_points(pm, info)
+    _load_entry_points(pm, info, disabled)
 
     registry = Registry()
     for hook_name, kind in _REGISTER_HOOKS.items():
 
         def bind(plugin: PluginInfo, kind: str = kind):
-            def register(name: str, target, help: str = "") -> None:
+            def register(name: str, target, help: str = "", shape=None) -> None:
                 registry.add(
-                    kind, name, target, plugin=plugin.name, package=plugin.package, help=help
+                    kind,
+                    name,
+                    target,
+                    plugin=plugin.name,
+                    package=plugin.package,
+                    help=help,
+                    shape=shape,
                 )
                 plugin.components.append(f"{kind}:{name}")
 
             return register
 
         _call_isolated(pm, hook_name, info, register=bind)
-    return Plugins(pm, registry, info)
+    for plugin in [*disabled, *info.values()]:
+        if plugin.disabled or plugin.error:
+            registry.missing_plugins[plugin.name] = plugin.disabled or f"failed: {plugin.error}"
+    return Plugins(pm, registry, info, disabled)
 
 
 def registry() -> Registry:
@@ -228,3 +259,28 @@ class _GuardedGroup:
 def _builtin(command) -> bool:
     module = getattr(command.callback, "__module__", "") or ""
     return module == "seqpipe" or module.startswith("seqpipe.")
+
+
+def describe(show_disabled: bool = False) -> dict[str, Any]:
+    """What ``seqpipe plugins --json`` prints: every component with its plugin and
+    package, every loaded plugin with its status and, if asked, the installed plugins
+    that did not load and why."""
+    plugins = load()
+    out: dict[str, Any] = {
+        "components": [
+            {"kind": c.kind, "name": c.name, "plugin": c.plugin, "package": c.package,
+             "help": c.help}
+            for c in plugins.registry.all()
+        ],
+        "plugins": [
+            {"name": p.name, "package": p.package, "version": p.version, "builtin": p.builtin,
+             "error": p.error, "components": len(p.components)}
+            for p in plugins.info.values()
+        ],
+    }  # fmt: skip
+    if show_disabled:
+        out["disabled"] = [
+            {"name": p.name, "package": p.package, "version": p.version, "reason": p.disabled}
+            for p in plugins.disabled
+        ]
+    return out

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+import seqpipe
 from seqpipe.config import load_config, parse_yaml
 from seqpipe.errors import SeqpipeError
 from seqpipe.pipeline import METADATA_KEY, Pipeline, read_bundle_metadata
@@ -53,7 +55,34 @@ def test_bundle_is_self_describing(tmp_path):
         "name": "classifier",
         "plugin": "seqpipe.models",
         "package": "seqpipe",
+        "version": seqpipe.__version__,
     }
+    cell = meta["config"]["model"]["cell"]  # the recurrent core, with its package and version
+    assert meta["cells"] == [
+        {
+            "name": cell,
+            "plugin": "seqpipe.models",
+            "package": "seqpipe",
+            "version": seqpipe.__version__,
+        }
+    ]
+
+
+def test_renamed_weights_are_named(tmp_path):
+    """A bundle whose parameter names no longer match the model (a plugin renamed one)
+    fails naming the keys, not with a bare state_dict error."""
+    path = tiny_pipeline().save(tmp_path / "model.safetensors")
+    tensors = load_file(str(path))
+    old = next(k for k in tensors if k.endswith("head.weight"))
+    tensors[old.replace("head.weight", "out.weight")] = tensors.pop(old)
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+    save_file(tensors, str(tmp_path / "renamed.safetensors"), metadata=metadata)
+    with pytest.raises(SeqpipeError) as err:
+        Pipeline.load(tmp_path / "renamed.safetensors")
+    message = str(err.value)
+    assert f"missing in the file: {old}" in message
+    assert "not in the model: " + old.replace("head.weight", "out.weight") in message
 
 
 def rewrite_metadata(src, dst, edit) -> None:

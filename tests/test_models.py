@@ -357,7 +357,7 @@ def test_cpu_training_path_matches_packing(cell, bidirectional):
     x = torch.randn(4, 9, 5, requires_grad=True)
     lengths = torch.tensor([9, 3, 6, 1])
     h0 = torch.randn(3 * (2 if bidirectional else 1), 4, 7)
-    out, state = stack(x, lengths, h0)
+    out, state = stack.run(x, lengths, h0)
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     ref, ref_state = stack.rnn(packed, h0)
     ref, _ = pad_packed_sequence(ref, batch_first=True, total_length=9)

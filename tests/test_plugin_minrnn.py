@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqpipe import plugins
-from seqpipe.config import ConfigError, load_config, validate_options
+from seqpipe import plugins, testing
+from seqpipe.config import load_config
 from seqpipe.pipeline import Pipeline, read_bundle_metadata
 
 PLUGIN_SRC = Path(__file__).resolve().parents[1] / "plugins" / "seqpipe-minrnn"
-MODELS = ("mingru", "minlstm", "mingru_lm", "minlstm_lm")
+CELLS = ("mingru", "minlstm")
 
 
 @pytest.fixture(scope="module")
@@ -72,15 +72,16 @@ def registry(plugin_site):
         plugins.load.cache_clear()
 
 
-def model_class(registry, name: str):
-    return registry.get("model", name).load()
+def core(name: str, **arguments):
+    """A minRNN core built through the registry (the plugin's entry point), as users get it."""
+    return testing.build("cell", name, **arguments)
 
 
 def plugin_module(registry, name: str):
     """A plugin submodule, imported only after the entry point has put the plugin in place."""
     import importlib
 
-    assert registry.find("model", "mingru").package == "seqpipe-minrnn"
+    assert registry.find("cell", "mingru").package == "seqpipe-minrnn"
     return importlib.import_module(f"seqpipe_minrnn.{name}")
 
 
@@ -91,7 +92,7 @@ def plugin_module(registry, name: str):
     "allow, listed",
     [(None, True), ("", False), ("minrnn", True), ("seqpipe-minrnn", True), ("other", False)],
 )
-def test_plugins_json_lists_the_models_unless_disallowed(plugin_site, allow, listed):
+def test_plugins_json_lists_the_cells_unless_disallowed(plugin_site, allow, listed):
     result = run_python(["-m", "seqpipe", "plugins", "--json"], plugin_site, allow)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
@@ -100,13 +101,13 @@ def test_plugins_json_lists_the_models_unless_disallowed(plugin_site, allow, lis
         assert ours == {}
         assert all(p["package"] != "seqpipe-minrnn" for p in out["plugins"])
         return
-    assert sorted(ours) == sorted(MODELS)
-    assert all(c["kind"] == "model" and c["plugin"] == "minrnn" for c in ours.values())
+    assert sorted(ours) == sorted(CELLS)
+    assert all(c["kind"] == "cell" and c["plugin"] == "minrnn" for c in ours.values())
     (info,) = [p for p in out["plugins"] if p["name"] == "minrnn"]
     assert info == {
         "name": "minrnn",
         "package": "seqpipe-minrnn",
-        "version": "0.1.0",
+        "version": "0.2.0",
         "builtin": False,
         "error": None,
     }
@@ -199,7 +200,7 @@ def paper_recurrence(cell: str, layer, x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("name, cell", [("mingru", "gru"), ("minlstm", "lstm")])
 def test_cells_train_by_scan_and_match_the_papers_recurrence(registry, name, cell):
     torch.manual_seed(0)
-    model = model_class(registry, name)(input_size=4, output_size=3, hidden_size=8).double()
+    model = core(name, input_size=4, hidden_size=8).double()
     layer = model.stack.blocks[0].rnn
     x = torch.randn(2, 45, 8, dtype=torch.float64) * 3
     with torch.no_grad():
@@ -215,7 +216,7 @@ def test_cells_train_by_scan_and_match_the_papers_recurrence(registry, name, cel
 @pytest.mark.parametrize("name", ["mingru", "minlstm"])
 def test_float32_scan_over_1000_steps_is_accurate_with_finite_gradients(registry, name):
     torch.manual_seed(0)
-    model = model_class(registry, name)(input_size=6, output_size=5, hidden_size=8, num_layers=2)
+    model = core(name, input_size=6, hidden_size=8, num_layers=2)
     x = torch.randn(2, 1000, 6)
     lengths = torch.tensor([1000, 700])
     y, _ = model(x, lengths)
@@ -226,85 +227,48 @@ def test_float32_scan_over_1000_steps_is_accurate_with_finite_gradients(registry
     torch.testing.assert_close(y.detach().double(), y64, rtol=1e-3, atol=1e-4)
 
 
-# -- the model shapes ---------------------------------------------------------------------
+# -- the core contract (seqpipe.testing) -------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["mingru", "minlstm"])
+def test_the_plugin_has_no_models_of_its_own(registry):
+    """Its cores run inside seqpipe's composite models; nothing wraps them here."""
+    assert not [c for c in registry.all() if c.package == "seqpipe-minrnn" and c.kind != "cell"]
+
+
+@pytest.mark.parametrize("name", CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_frame_model_padding_does_not_leak(registry, name, bidirectional):
+def test_core_padding_does_not_leak(registry, name, bidirectional):
     torch.manual_seed(0)
-    model = model_class(registry, name)(
-        input_size=5, output_size=7, hidden_size=16, num_layers=2, bidirectional=bidirectional
-    ).double()
-    model.eval()
-    lengths = torch.tensor([11, 6, 3])
-    x = torch.randn(3, 11, 5, dtype=torch.float64)
-    x[1, 6:] = 1e3  # loud padding would show up if it leaked
-    x[2, 3:] = -1e3
-    with torch.no_grad():
-        y, out_lengths = model(x, lengths)
-        assert y.shape == (3, 11, 7) and out_lengths.tolist() == [11, 6, 3]
-        for i, n in enumerate(lengths.tolist()):
-            alone, _ = model(x[i : i + 1, :n], lengths[i : i + 1])
-            torch.testing.assert_close(y[i, :n], alone[0], rtol=1e-9, atol=1e-10)
+    model = core(name, input_size=5, hidden_size=16, num_layers=2, bidirectional=bidirectional)
+    testing.check_padding_invariance(model, input_size=5, atol=1e-9)
 
 
-def test_frame_model_rejects_lengths_that_do_not_fit_the_batch(registry):
+@pytest.mark.parametrize("name", CELLS)
+def test_core_step_equals_forward(registry, name):
+    torch.manual_seed(0)
+    testing.check_step_matches_forward(core(name, input_size=5, hidden_size=8), input_size=5)
+
+
+def test_core_rejects_lengths_that_do_not_fit_the_batch(registry):
     from seqpipe.errors import SeqpipeError
 
-    model = model_class(registry, "mingru")(input_size=2, output_size=3, hidden_size=4)
+    model = core("mingru", input_size=2, hidden_size=4)
     x = torch.zeros(2, 5, 2)
     for bad in ([5, 6], [0, 3], [5]):
         with pytest.raises(SeqpipeError, match=r"^mingru: lengths must be 2 values in \[1, 5\]"):
             model(x, torch.tensor(bad))
 
 
-@pytest.mark.parametrize("name", ["mingru_lm", "minlstm_lm"])
-def test_lm_forward_equals_repeated_step_and_padding_does_not_leak(registry, name):
-    torch.manual_seed(0)
-    V = 13
-    model = model_class(registry, name)(vocab_size=V, hidden_size=16, num_layers=2, dropout=0.2)
-    model = model.double().eval()
-    tokens = torch.randint(0, V, (3, 9))
-    tokens[1, 5:] = -100  # padding ids are clamped, and never reach real positions
-    lengths = torch.tensor([9, 5, 9])
-    with torch.no_grad():
-        logits = model(tokens, lengths)
-        assert logits.shape == (3, 9, V)
-        state = model.initial_state(3, "cpu")
-        assert state.dtype == torch.float64
-        stepped = []
-        for t in range(9):
-            out, state = model.step(tokens[:, t], state)
-            stepped.append(out)
-        torch.testing.assert_close(torch.stack(stepped, 1), logits, rtol=1e-9, atol=1e-10)
-        alone = model(tokens[1:2, :5], lengths[1:2])
-        torch.testing.assert_close(logits[1, :5], alone[0], rtol=1e-9, atol=1e-10)
-        # beam search picks rows: the reordered state continues those rows exactly
-        index = torch.tensor([2, 2, 0])
-        picked, _ = model.step(tokens[index, 0], model.reorder_state(state, index))
-        direct, _ = model.step(tokens[:, 0], state)
-        torch.testing.assert_close(picked, direct[index])
-
-
 def test_typed_options_are_validated_like_built_in_ones(registry):
-    cls = model_class(registry, "mingru")
-    wired = frozenset({"input_size", "output_size"})
+    testing.check_options(
+        "cell", "mingru", invalid={"mlp_ratio": -1, "cell": "gru", "hidden_size": 8}
+    )
+    from seqpipe.config import ConfigError
 
-    def check(options):
-        return validate_options(cls, options, where="model", source="r.yaml", wired=wired)
-
-    assert check({"hidden_size": 32, "dropout": 0})["dropout"] == 0.0
-    cases = {
-        "model.hidden_size: expected a positive integer, got 'big'": {"hidden_size": "big"},
-        "model.num_layers: expected a positive integer, got 0": {"num_layers": 0},
-        "model.dropout: expected a number between 0 and 1, got 1.5": {"dropout": 1.5},
-        "model.input_size: set automatically by the pipeline": {"input_size": 3},
-        "model.cell: unknown option": {"cell": "gru"},
-    }
-    for message, options in cases.items():
-        with pytest.raises(ConfigError, match=f"^r.yaml: {message}"):
-            check(options)
+    with pytest.raises(
+        ConfigError, match=r"^<tiny recipe>: model.cell.mlp_ratio: expected a non-negative"
+    ):
+        Pipeline.from_config(testing.tiny_recipe(cell={"name": "mingru", "mlp_ratio": "x"}))
 
 
 # -- in pipelines and bundles -------------------------------------------------------------
@@ -318,7 +282,7 @@ def melody_pipeline(registry, tmp_path) -> Pipeline:
             """\
             task: {name: melody}
             features: {name: melody_events}
-            model: {name: mingru_lm, hidden_size: 16, num_layers: 2, dropout: 0.1}
+            model: {name: rnn_lm, cell: mingru, hidden_size: 16, num_layers: 2, dropout: 0.1}
             decoder: {name: sample, temperature: 0.9}
             seed: 0
             """
@@ -327,12 +291,13 @@ def melody_pipeline(registry, tmp_path) -> Pipeline:
     return Pipeline.from_config(load_config(recipe), registry)
 
 
-def test_yaml_recipe_builds_trains_and_generates_with_the_plugin_model(melody_pipeline):
+def test_yaml_recipe_builds_trains_and_generates_with_the_plugin_core(melody_pipeline):
     from seqpipe.music.generator import generate_melodies
     from seqpipe.music.request import Request
 
     pipeline = melody_pipeline
-    assert type(pipeline.model).__name__ == "MinGRULM"
+    assert type(pipeline.model).__name__ == "RecurrentLM"
+    assert type(pipeline.model.stack).__name__ == "MinGRU"
     assert pipeline.model.head.out_features == pipeline.features.vocab_size  # wired
     torch.manual_seed(0)
     tokens = torch.randint(3, pipeline.features.vocab_size, (2, 12))
@@ -341,8 +306,17 @@ def test_yaml_recipe_builds_trains_and_generates_with_the_plugin_model(melody_pi
     loss.backward()
     assert count == 11 + 6 and torch.isfinite(loss)
     assert pipeline.model.embed.weight.grad.abs().sum() > 0
+    # rnn_lm's step() runs the core's step(): the same logits as forward, token by token
+    model = pipeline.model.double().eval()
+    with torch.no_grad():
+        logits = model(tokens, torch.tensor([12, 12]))
+        state, stepped = model.initial_state(2, "cpu"), []
+        for t in range(12):
+            out, state = model.step(tokens[:, t], state)
+            stepped.append(out)
+    torch.testing.assert_close(torch.stack(stepped, 1), logits, rtol=1e-9, atol=1e-10)
     # the built-in sampler drives initial_state / step / reorder_state
-    melodies = generate_melodies(pipeline, Request(n=2, bars=2, seed=0))
+    melodies = generate_melodies(pipeline.float(), Request(n=2, bars=2, seed=0))
     assert len(melodies) == 2
 
 
@@ -351,7 +325,7 @@ def test_speech_recipe_builds_a_ctc_model_from_the_plugin(registry, tmp_path):
     recipe.write_text(
         "task: {name: speech}\n"
         "features: {name: logmel, sample_rate: 8000, n_mels: 20}\n"
-        "model: {name: minlstm, hidden_size: 16, num_layers: 1, bidirectional: true}\n"
+        "model: {name: ctc_rnn, cell: minlstm, hidden_size: 16, num_layers: 1, channels: 4}\n"
         "decoder: {name: ctc_greedy}\n"
     )
     pipeline = Pipeline.from_config(load_config(recipe), registry).eval()
@@ -359,18 +333,18 @@ def test_speech_recipe_builds_a_ctc_model_from_the_plugin(registry, tmp_path):
     with torch.no_grad():
         feats, feat_lengths = pipeline.features(waves, lengths)
         logits, out_lengths = pipeline.model(feats, feat_lengths)
-    assert logits.shape == (2, feats.shape[1], len(pipeline.task.vocab))
-    assert torch.equal(torch.as_tensor(out_lengths), torch.as_tensor(feat_lengths))
+    assert type(pipeline.model.rnn).__name__ == "MinLSTM" and pipeline.model.rnn.bidirectional
+    assert logits.shape[0] == 2 and logits.shape[2] == len(pipeline.task.vocab)
+    assert out_lengths.tolist() == [(n + 3) // 4 for n in feat_lengths.tolist()]  # subsample 4
 
 
 def test_bundle_names_the_package_to_install_where_the_plugin_is_missing(melody_pipeline, tmp_path):
     path = melody_pipeline.save(tmp_path / "tune.safetensors")
     meta = read_bundle_metadata(path)
-    assert meta["components"]["model"] == {
-        "name": "mingru_lm",
-        "plugin": "minrnn",
-        "package": "seqpipe-minrnn",
-    }
+    assert meta["components"]["model"]["package"] == "seqpipe"
+    assert meta["cells"] == [
+        {"name": "mingru", "plugin": "minrnn", "package": "seqpipe-minrnn", "version": "0.2.0"}
+    ]
     # with the plugin: the bundle loads and computes what the saved pipeline did
     loaded = Pipeline.load(path)
     tokens = torch.randint(3, 20, (1, 10))
@@ -385,7 +359,7 @@ def test_bundle_names_the_package_to_install_where_the_plugin_is_missing(melody_
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("seqpipe.errors.SeqpipeError: ")
-    assert "model 'mingru_lm' from the plugin package 'seqpipe-minrnn'" in last
+    assert "cell 'mingru' from the plugin package 'seqpipe-minrnn'" in last
     assert "pip install seqpipe-minrnn" in last
 
 
@@ -395,3 +369,8 @@ def test_benchmark_script_runs(plugin_site):
     result = run_python(args, plugin_site, None)
     assert result.returncode == 0, result.stderr
     assert "minGRU, parallel scan" in result.stdout and "nn.GRU (fused)" in result.stdout
+
+
+@pytest.mark.parametrize("shape", ["many-to-one", "autoregressive"])
+def test_bundle_round_trip_with_the_core(registry, tmp_path, shape):
+    testing.check_bundle_round_trip(testing.tiny_recipe(cell="minlstm", shape=shape), tmp_path)

@@ -401,3 +401,15 @@ def test_init_from_starts_from_a_bundles_weights(tones, tmp_path):
     wider = tiny_config(tones, "model.hidden_size=7", f"train.init_from={first}")
     with pytest.raises(SeqpipeError, match=r"first/model.safetensors: train.init_from: weights"):
         fit(wider, tmp_path / "wider")
+
+
+def test_dry_run_builds_one_batch_and_its_loss_without_writing(tones, tmp_path, monkeypatch):
+    from seqpipe.training.run import dry_run
+
+    monkeypatch.chdir(tmp_path)
+    seen = dry_run(tiny_config(tones), batch_size=3)
+    assert seen["components"]["model"] == "classifier" and seen["cells"] == ["gru"]
+    assert seen["examples"] == {"train": 12, "valid": 6}
+    assert seen["batch"]["lengths"] == (3,) and seen["items"] == 3
+    assert seen["loss"] > 0
+    assert list(tmp_path.iterdir()) == []  # no run directory, no checkpoint

@@ -7,6 +7,10 @@ from seqpipe.hookspecs import hookimpl
 # module (under seqpipe.cli) -> attribute holding the click command or group
 BUILTIN_COMMANDS = (
     "plugins",
+    "plugin",
+    "install",
+    "uninstall",
+    "inspect",
     "info",
     "train",
     "recipes",

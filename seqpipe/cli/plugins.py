@@ -7,37 +7,20 @@ import click
 
 @click.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--all", "show_builtins", is_flag=True, help="Also list built-in plugins one by one.")
-def command(as_json: bool, show_builtins: bool) -> None:
-    """List installed plugins and the components they register."""
-    from seqpipe.plugins import load
+@click.option(
+    "--all", "show_all", is_flag=True,
+    help="Also list built-in plugins one by one, and installed plugins that are disabled.",
+)  # fmt: skip
+def command(as_json: bool, show_all: bool) -> None:
+    """List installed plugins and the components they register; with --all, also those
+    not loaded and why (SEQPIPE_PLUGINS, or the error that disabled them)."""
+    from seqpipe.plugins import describe
 
-    plugins = load()
+    about = describe(show_disabled=show_all)
     if as_json:
-        rows = [
-            {
-                "kind": c.kind,
-                "name": c.name,
-                "plugin": c.plugin,
-                "package": c.package,
-                "help": c.help,
-            }
-            for c in plugins.registry.all()
-        ]
-        out = {
-            "components": rows,
-            "plugins": [
-                {
-                    "name": p.name,
-                    "package": p.package,
-                    "version": p.version,
-                    "builtin": p.builtin,
-                    "error": p.error,
-                }
-                for p in plugins.info.values()
-            ],
-        }
-        click.echo(json.dumps(out, indent=2))
+        for plugin in about["plugins"]:
+            del plugin["components"]  # the JSON lists components on their own
+        click.echo(json.dumps(about, indent=2))
         return
 
     from rich.console import Console
@@ -46,19 +29,22 @@ def command(as_json: bool, show_builtins: bool) -> None:
     table = Table(title="seqpipe components")
     for column in ("kind", "name", "package", "description"):
         table.add_column(column)
-    for c in plugins.registry.all():
-        table.add_row(c.kind, c.name, c.package, c.help)
+    for c in about["components"]:
+        table.add_row(c["kind"], c["name"], c["package"], c["help"])
     console = Console()
     console.print(table)
 
-    external = [p for p in plugins.info.values() if not p.builtin or show_builtins]
-    if external:
+    rows = [p for p in about["plugins"] if not p["builtin"] or show_all]
+    rows += about.get("disabled", [])
+    if rows:
         ptable = Table(title="plugins")
         for column in ("plugin", "package", "version", "status"):
             ptable.add_column(column)
-        for p in external:
+        for p in rows:
             status = (
-                f"[red]failed: {p.error}[/red]" if p.error else f"{len(p.components)} components"
-            )
-            ptable.add_row(p.name, p.package, p.version, status)
+                f"[red]failed: {p['error']}[/red]" if p.get("error")
+                else f"[yellow]disabled: {p['reason']}[/yellow]" if p.get("reason")
+                else f"{p['components']} components"
+            )  # fmt: skip
+            ptable.add_row(p["name"], p["package"], p["version"], status)
         console.print(ptable)

@@ -19,7 +19,10 @@ import click
     "--resume", is_flag=True, help="continue from the run directory's last good checkpoint"
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps")
-def command(config, overrides, run_dir, resume, device) -> None:
+@click.option(
+    "--dry-run", is_flag=True, help="build the pipeline and one batch, compute its loss, then stop"
+)
+def command(config, overrides, run_dir, resume, device, dry_run) -> None:
     """Train the pipeline in CONFIG (a recipe file, or the name of a shipped recipe: see
     'seqpipe recipes'); the run directory ends with the best model bundle.
 
@@ -28,6 +31,7 @@ def command(config, overrides, run_dir, resume, device) -> None:
       seqpipe train tiny --out runs/tiny
       seqpipe train configs/classify/fsdd-digits.yaml --out runs/digits --resume
       torchrun --nproc-per-node 4 -m seqpipe train configs/classify/fsdd-digits.yaml
+      seqpipe train tiny --set model.cell=mingru --dry-run
     """
     import os
 
@@ -35,9 +39,14 @@ def command(config, overrides, run_dir, resume, device) -> None:
 
     from seqpipe.config import load_config
     from seqpipe.recipes import find_recipe
+    from seqpipe.training.run import dry_run as check
     from seqpipe.training.run import fit
 
     console = Console(stderr=True)
+    if dry_run:
+        seen = check(load_config(find_recipe(config), list(overrides)))
+        click.echo("\n".join(f"{key}: {value}" for key, value in seen.items()))
+        return
     summary = fit(
         load_config(find_recipe(config), list(overrides)),
         run_dir,

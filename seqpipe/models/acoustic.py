@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from seqpipe.models.attention import lengths_to_mask
+from seqpipe.models.core import BuildCell, CellSpec, make_core
 from seqpipe.models.rnn import RecurrentStack, check_lengths
 from seqpipe.models.seq2seq import AttentionDecoder, AttentionDecoding
 from seqpipe.types import NonNegativeInt, PositiveInt, Probability
@@ -79,7 +80,8 @@ class JointCTCAttention(AttentionDecoding):
 
 
 class CTCRNN(JointCTCAttention, nn.Module):
-    """Conv front end -> stacked bidirectional LSTM/GRU (packed) -> linear over vocab + blank.
+    """Conv front end -> bidirectional recurrent core (``cell``: gru, lstm, rnn or a plugin's
+    core, ``models/core.py``) -> linear over vocab + blank.
 
     ``speller_size > 0`` adds an attention decoder over the recurrent outputs, trained
     jointly with CTC (``forward_joint``) as an auxiliary loss: it shapes the encoder
@@ -91,7 +93,7 @@ class CTCRNN(JointCTCAttention, nn.Module):
         self,
         input_size: int,
         output_size: int,
-        cell: Literal["lstm", "gru"] = "gru",
+        cell: CellSpec = "gru",
         hidden_size: PositiveInt = 256,
         num_layers: PositiveInt = 3,
         channels: PositiveInt = 32,
@@ -99,12 +101,22 @@ class CTCRNN(JointCTCAttention, nn.Module):
         dropout: Probability = 0.1,
         speller_size: NonNegativeInt = 0,
         speller_attention: Literal["additive", "location"] = "additive",
+        build_cell: BuildCell | None = None,
     ):
         super().__init__()
         self.frontend = ConvFrontEnd(input_size, channels, layers=2 if subsample == 4 else 1)
         self.proj = nn.Linear(self.frontend.output_size, hidden_size)
         self.norm = nn.LayerNorm(hidden_size)
-        self.rnn = RecurrentStack(cell, hidden_size, hidden_size, num_layers, True, dropout)
+        self.rnn = make_core(
+            cell,
+            build_cell,
+            who="ctc_rnn",
+            input_size=hidden_size,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            bidirectional=True,
+            dropout=dropout,
+        )
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.rnn.output_size, output_size)
         self.speller = None

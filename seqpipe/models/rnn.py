@@ -36,9 +36,11 @@ def check_lengths(x: torch.Tensor, lengths: torch.Tensor, who: str) -> torch.Ten
 class RecurrentStack(nn.Module):
     """nn.LSTM/GRU/RNN over a padded batch, packed so each sequence stops at its own length.
 
-    ``forward(x[B,T,F], lengths[B], state=None) -> (out[B,T,H*dirs], final_state)``;
-    outputs past a sequence's length are zero. ``final_state`` is the layer's (h, c) or h
-    at each sequence's last real frame.
+    The built-in recurrent core (``models/core.py``): ``forward(x[B,T,F], lengths[B]) ->
+    (y[B,T,H*dirs], lengths)`` with outputs past a sequence's length zero, and, one
+    direction only, ``initial_state`` / ``step`` / ``reorder_state`` for generation.
+    ``run(x, lengths, state=None) -> (y, final_state)`` also returns the layer's (h, c)
+    or h at each sequence's last real frame.
     """
 
     def __init__(
@@ -63,11 +65,31 @@ class RecurrentStack(nn.Module):
             batch_first=True,
             **kwargs,
         )
+        self.bidirectional = bidirectional
         self.output_size = hidden_size * (2 if bidirectional else 1)
 
-    def forward(
-        self, x: torch.Tensor, lengths: torch.Tensor, state=None
-    ) -> tuple[torch.Tensor, Any]:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.run(x, lengths)[0], lengths
+
+    def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> Any:
+        """Zeros: h [layers, B, H], or (h, c) for an LSTM."""
+        weight = self.rnn.weight_hh_l0
+        h = weight.new_zeros(self.rnn.num_layers, batch_size, self.rnn.hidden_size, device=device)
+        return (h, h.clone()) if self.cell == "lstm" else h
+
+    def step(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """One frame x [B,F] -> (y [B,H], state); the fused layer on a length-1 sequence."""
+        out, state = self.rnn(x.unsqueeze(1), state)
+        return out[:, 0], state
+
+    def reorder_state(self, state: Any, index: torch.Tensor) -> Any:
+        """Rows ``index`` of the state; its batch dimension is 1, as in nn.LSTM/GRU."""
+        if isinstance(state, tuple):
+            return tuple(s.index_select(1, index) for s in state)
+        return state.index_select(1, index)
+
+    def run(self, x: torch.Tensor, lengths: torch.Tensor, state=None) -> tuple[torch.Tensor, Any]:
+        """``(y[B,T,H*dirs], final_state)``, starting from ``state`` (zeros if None)."""
         lengths = check_lengths(x, lengths, type(self).__name__)
         if torch.onnx.is_in_onnx_export():  # no packing, no branch on the example's lengths
             return self._reversed_padded(x, lengths, state)
@@ -189,7 +211,7 @@ class RecurrentFrameModel(nn.Module):
         x = self.input_dropout(x)
         if self.input_proj is not None:
             x = self.input_proj(x)
-        y, _ = self.stack(x, lengths)
+        y, _ = self.stack.run(x, lengths)
         y = self.dropout(y)
         weights = None
         if self.attention is not None:
@@ -245,3 +267,47 @@ class GRU(LSTM):
     """Stacked (bi)GRU, many-to-many: fewer parameters than an LSTM, similar memory."""
 
     cell = "gru"
+
+
+# -- the built-in recurrent cores: what ``cell: lstm|gru|rnn`` builds in composite models.
+# Registered with ``register_cells`` (models/__init__.py) like any plugin's core; the weights
+# live in ``rnn`` (an nn.LSTM/GRU/RNN), so bundles keep their state_dict keys.
+
+
+class LSTMCore(RecurrentStack):
+    """Stacked (bi)LSTM core, fused and packed."""
+
+    cell: Cell = "lstm"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: PositiveInt = 256,
+        num_layers: PositiveInt = 1,
+        bidirectional: bool = False,
+        dropout: Probability = 0.0,
+    ):
+        super().__init__(self.cell, input_size, hidden_size, num_layers, bidirectional, dropout)
+
+
+class GRUCore(LSTMCore):
+    """Stacked (bi)GRU core, fused and packed."""
+
+    cell = "gru"
+
+
+class RNNCore(RecurrentStack):
+    """Stacked (bi) Elman RNN core (tanh or relu)."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: PositiveInt = 256,
+        num_layers: PositiveInt = 1,
+        bidirectional: bool = False,
+        dropout: Probability = 0.0,
+        nonlinearity: Literal["tanh", "relu"] = "tanh",
+    ):
+        super().__init__(
+            "rnn", input_size, hidden_size, num_layers, bidirectional, dropout, nonlinearity
+        )

@@ -15,6 +15,10 @@ included, and mixes the result into its output, which helps with repeats a bar o
 back. Magenta also feeds the attention vector into the next step's input; that makes
 training a Python loop over time, so here it only shapes the output and training stays
 fused (a causal windowed attention computed in parallel).
+
+``cell`` is any recurrent core (``models/core.py``). The built-in ``lstm``/``gru``/``rnn``
+step through their layers' cells directly (``_cell_step``); a plugin's core steps with its
+own ``step()`` and needs ``initial_state`` too.
 """
 
 from typing import Any
@@ -24,7 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqpipe.models.attention import AdditiveAttention, local_window_attention
-from seqpipe.models.rnn import Cell, RecurrentStack
+from seqpipe.models.core import BuildCell, CellSpec, cell_name, make_core, needs_step, reorder_state
+from seqpipe.models.rnn import RecurrentStack
 from seqpipe.types import NonNegativeInt, PositiveInt, Probability
 
 State = dict[str, Any]
@@ -35,7 +40,7 @@ class RecurrentLM(nn.Module):
     def __init__(
         self,
         vocab_size: int,
-        cell: Cell = "lstm",
+        cell: CellSpec = "lstm",
         embedding_size: PositiveInt = 128,
         hidden_size: PositiveInt = 256,
         num_layers: PositiveInt = 2,
@@ -43,13 +48,24 @@ class RecurrentLM(nn.Module):
         tie_weights: bool = False,
         attention_window: NonNegativeInt = 0,
         attention_size: PositiveInt = 64,
+        build_cell: BuildCell | None = None,
     ):
         super().__init__()
-        self.cell = cell
         self.window = attention_window
         self.embed = nn.Embedding(vocab_size, embedding_size)
         self.dropout = nn.Dropout(dropout)
-        self.stack = RecurrentStack(cell, embedding_size, hidden_size, num_layers, False, dropout)
+        self.stack = make_core(
+            cell,
+            build_cell,
+            who="rnn_lm",
+            input_size=embedding_size,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+        )
+        self.fused = isinstance(self.stack, RecurrentStack)  # a built-in core: fast steps
+        self.cell = self.stack.cell if self.fused else cell_name(cell)
+        hidden_size = self.stack.output_size
         if attention_window:
             self.attention = AdditiveAttention(hidden_size, hidden_size, attention_size)
             self.mix = nn.Linear(2 * hidden_size, hidden_size)
@@ -84,24 +100,24 @@ class RecurrentLM(nn.Module):
         return self._output(out, context)
 
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:
-        rnn = self.stack.rnn
-        shape = (rnn.num_layers, batch_size, rnn.hidden_size)
-        h = torch.zeros(shape, device=device, dtype=self.embed.weight.dtype)
-        state: State = {"rnn": (h, h.clone()) if self.cell == "lstm" else h, "pos": 0}
-        if not self.training and self.cell == "lstm":
+        if not self.fused:
+            needs_step(self.stack, self.cell, "rnn_lm")
+        state: State = {"rnn": self.stack.initial_state(batch_size, device), "pos": 0}
+        if not self.training and self.fused and self.cell == "lstm":
             state["gates_in"] = self._input_gates()
         if self.window:
-            n = self.window
-            state["values"] = h.new_zeros(batch_size, n, rnn.hidden_size)
-            state["keys"] = h.new_zeros(batch_size, n, self.attention.key_proj.out_features)
+            h = self.embed.weight.new_zeros(batch_size, self.window, self.stack.output_size)
+            state["values"] = h.to(device)
+            state["keys"] = h.new_zeros(
+                batch_size, self.window, self.attention.key_proj.out_features, device=device
+            )
         return state
 
     def step(self, token: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One token in, the next token's logits out; ``state`` is not modified in place."""
-        if self.training:
-            x = self.dropout(self.embed(token.clamp(min=0))).unsqueeze(1)
-            out, rnn_state = self.stack.rnn(x, state["rnn"])  # the fused layer, one token
-            out = out[:, 0]
+        if self.training or not self.fused:
+            x = self.dropout(self.embed(token.clamp(min=0)))
+            out, rnn_state = self.stack.step(x, state["rnn"])  # the fused layer, one token
         else:
             out, rnn_state = self._cell_step(token.clamp(min=0), state)
         new: State = {**state, "rnn": rnn_state, "pos": state["pos"] + 1}
@@ -164,14 +180,9 @@ class RecurrentLM(nn.Module):
         return x, (h_all, cs[0].unsqueeze(0) if len(cs) == 1 else torch.stack(cs))
 
     def reorder_state(self, state: State, index: torch.Tensor) -> State:
-        """Pick batch rows ``index`` (beam search): the recurrent state's batch dim is 1."""
-        rnn = state["rnn"]
+        """Pick batch rows ``index`` (beam search), the core's state through the core."""
         new: State = dict(state)
-        new["rnn"] = (
-            tuple(s.index_select(1, index) for s in rnn)
-            if isinstance(rnn, tuple)
-            else rnn.index_select(1, index)
-        )
+        new["rnn"] = reorder_state(self.stack, state["rnn"], index)
         for key in ("values", "keys"):
             if key in state:
                 new[key] = state[key].index_select(0, index)

@@ -27,11 +27,11 @@ import torch
 from torch import nn
 
 from seqpipe.models.attention import ATTENTION, lengths_to_mask
-from seqpipe.models.rnn import GRU, LSTM, RNN, TORCH_RNN, Cell
+from seqpipe.models.core import BUILTIN_CELLS, BuildCell, CellSpec, Encoder, cell_name, make_core
+from seqpipe.models.rnn import TORCH_RNN, Cell
 from seqpipe.types import NonNegativeInt, PositiveInt, Probability
 
 State = dict[str, Any]
-_ENCODERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 
 
 class AttentionDecoder(nn.Module):
@@ -186,11 +186,15 @@ class AttentionDecoding:
 
 
 class Seq2Seq(AttentionDecoding, nn.Module):
+    """``cell`` is the encoder's recurrent core (``models/core.py``, a plugin's too); the
+    decoder is an nn.LSTM/GRU/RNN: ``decoder_cell``, by default the same as a built-in
+    ``cell`` and ``lstm`` under a plugin's core."""
+
     def __init__(
         self,
         input_size: int,
         vocab_size: int,
-        cell: Cell = "lstm",
+        cell: CellSpec = "lstm",
         hidden_size: PositiveInt = 256,
         num_layers: PositiveInt = 2,
         bidirectional: bool = True,
@@ -203,22 +207,30 @@ class Seq2Seq(AttentionDecoding, nn.Module):
         attention: Literal["additive", "dot", "location"] = "additive",
         attention_size: PositiveInt = 128,
         input_feeding: bool = False,
+        decoder_cell: Cell | None = None,
+        build_cell: BuildCell | None = None,
     ):
         super().__init__()
-        self.encoder = _ENCODERS[cell](
-            input_size,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            dropout=dropout,
-            input_dropout=input_dropout,
-            input_projection=input_projection,
-            output_projection=False,
-        )
+
+        def core_of(size: int) -> nn.Module:
+            return make_core(
+                cell,
+                build_cell,
+                who="seq2seq",
+                input_size=size,
+                hidden_size=hidden_size,
+                num_layers=num_layers,
+                bidirectional=bidirectional,
+                dropout=dropout,
+            )
+
+        self.encoder = Encoder(core_of, input_size, input_projection, dropout, input_dropout)
+        if decoder_cell is None:
+            decoder_cell = cell_name(cell) if cell_name(cell) in BUILTIN_CELLS else "lstm"
         self.speller = AttentionDecoder(
             self.encoder.output_size,
             vocab_size,
-            cell=cell,
+            cell=decoder_cell,
             embedding_size=embedding_size,
             hidden_size=decoder_hidden_size,
             num_layers=decoder_layers,

@@ -21,6 +21,9 @@ class Task:
     #: the metric used for early stopping / best checkpoint, and its direction
     primary_metric: str = "loss"
     higher_is_better: bool = False
+    #: the model shapes this task can train (``registry.SHAPES``); the pipeline checks a
+    #: model's declared shape against them when it is built. Empty: anything goes.
+    model_shapes: tuple[str, ...] = ()
 
     def wire(self, features: Any) -> dict[str, Any]:
         """Sizes and vocabularies handed to the model and decoder constructors.

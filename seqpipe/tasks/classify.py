@@ -21,6 +21,8 @@ from seqpipe.types import PositiveFloat, PositiveInt
 class Classify(Task):
     """Cross-entropy training; accuracy (primary) and mean loss on evaluation."""
 
+    model_shapes = ("many-to-one",)
+
     primary_metric = "accuracy"
     higher_is_better = True
 

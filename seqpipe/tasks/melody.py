@@ -29,6 +29,7 @@ class MelodyExample:
 
 
 class MelodyTask(Task):
+    model_shapes = ("autoregressive",)
     primary_metric = "nll_per_note"
     higher_is_better = False
 

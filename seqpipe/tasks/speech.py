@@ -30,6 +30,8 @@ from seqpipe.types import PositiveFloat, Probability
 class SpeechTask(Task):
     """Speech recognition with a character vocabulary (index 0 = CTC blank)."""
 
+    model_shapes = ("many-to-many",)
+
     primary_metric = "wer"
     higher_is_better = False
 

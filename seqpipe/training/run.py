@@ -105,6 +105,40 @@ def default_run_dir(config: dict[str, Any]) -> Path:
     return Path("runs") / str(name)
 
 
+def dry_run(config: dict[str, Any], batch_size: int | None = None) -> dict[str, Any]:
+    """Build the recipe's pipeline, read its data, collate one training batch and compute
+    its loss and gradients once; nothing is written. Returns what it saw."""
+    import torch
+
+    from seqpipe.pipeline import Pipeline
+    from seqpipe.training.options import train_options
+
+    options = train_options(config)
+    data = data_sources(config)
+    seed_everything(int(config.get("seed", 0) or 0))
+    pipeline = Pipeline.from_config(config)
+    task = pipeline.task
+    train_data = task.load_data(data["train"], train=True)
+    valid_data = task.load_data(data["valid"], train=False)
+    if not train_data:
+        raise SeqpipeError(f"{config.get('_source', '<config>')}: data.train: no examples")
+    examples = list(train_data[: batch_size or options.batch_size])
+    batch = task.collate(examples)
+    pipeline.train()
+    loss, count = task.loss(pipeline, batch)
+    loss.backward()
+    shapes = {k: tuple(v.shape) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+    return {
+        "components": {s: pipeline.config[s]["name"] for s in ("task", "features", "model")},
+        "cells": pipeline.cells,
+        "parameters": sum(p.numel() for p in pipeline.parameters()),
+        "examples": {"train": len(train_data), "valid": len(valid_data)},
+        "batch": shapes,
+        "loss": float(loss.detach()),
+        "items": int(count),
+    }
+
+
 def fit(
     config: dict[str, Any],
     run_dir: str | os.PathLike | None = None,

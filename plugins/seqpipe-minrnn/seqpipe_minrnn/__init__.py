@@ -1,24 +1,26 @@
-"""seqpipe-minrnn: minGRU and minLSTM models for seqpipe, loaded as a plugin.
+"""seqpipe-minrnn: minGRU and minLSTM recurrent cores for seqpipe, loaded as a plugin.
+
+They register as cells, so any of seqpipe's composite models can run on them:
+``model: {name: rnn_lm, cell: mingru}``, ``{name: classifier, cell: minlstm}``,
+``{name: ctc_rnn, cell: {name: mingru, mlp_ratio: 4}}``.
 
 Importing this module must stay cheap (``seqpipe plugins`` imports every plugin), so
-it registers import strings and torch loads only when a model is built.
+it registers import strings and torch loads only when a core is built.
 """
 
 from collections.abc import Callable
 
 import seqpipe
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-MODELS = {
-    "mingru": ("seqpipe_minrnn.frame:MinGRU", "minGRU blocks, many-to-many, parallel scan"),
-    "minlstm": ("seqpipe_minrnn.frame:MinLSTM", "minLSTM blocks, many-to-many, parallel scan"),
-    "mingru_lm": ("seqpipe_minrnn.lm:MinGRULM", "minGRU token LM, parallel-scan training"),
-    "minlstm_lm": ("seqpipe_minrnn.lm:MinLSTMLM", "minLSTM token LM, parallel-scan training"),
+CELLS = {
+    "mingru": ("seqpipe_minrnn.core:MinGRU", "minGRU blocks, parallel-scan training, O(1) step"),
+    "minlstm": ("seqpipe_minrnn.core:MinLSTM", "minLSTM blocks, parallel-scan training, O(1) step"),
 }
 
 
 @seqpipe.hookimpl
-def register_models(register: Callable[..., None]) -> None:
-    for name, (target, help) in MODELS.items():
+def register_cells(register: Callable[..., None]) -> None:
+    for name, (target, help) in CELLS.items():
         register(name, target, help=help)
