@@ -22,16 +22,15 @@ from seqpipe.speech.hotwords import hotword_list
 from seqpipe.speech.vad import Chunk, VADOptions, chunks
 
 MIN_SECONDS = 0.2
-QUIET_PEAK_DB = -20.0  # quieter chunks are raised to this peak before the features
+PEAK_DB = -20.0  # every chunk reaches the features at this peak level
 
 
-def raised(samples: np.ndarray, peak_db: float = QUIET_PEAK_DB) -> np.ndarray:
-    """``samples`` scaled up to a peak of ``peak_db`` dBFS if they peak below it: a quiet
-    recording then reaches the model at a level it was trained on (log-mel features have
-    an absolute floor), and louder ones are left exactly as they are."""
+def leveled(samples: np.ndarray, peak_db: float = PEAK_DB) -> np.ndarray:
+    """``samples`` scaled to a peak of ``peak_db`` dBFS: log-mel features have an absolute
+    floor, so the same speech recorded louder or quieter would otherwise reach the model
+    as different features."""
     peak = float(np.abs(samples).max()) if len(samples) else 0.0
-    target = 10 ** (peak_db / 20)
-    return samples * np.float32(target / peak) if 0 < peak < target else samples
+    return samples * np.float32(10 ** (peak_db / 20) / peak) if peak > 0 else samples
 
 
 class Transcriber:
@@ -178,7 +177,7 @@ class Transcriber:
         lengths = torch.tensor([max(shortest, len(c.samples)) for c in batch])
         waves = torch.zeros(len(batch), int(lengths.max()))
         for row, c in enumerate(batch):
-            waves[row, : len(c.samples)] = torch.from_numpy(raised(c.samples))
+            waves[row, : len(c.samples)] = torch.from_numpy(leveled(c.samples))
         feats, feat_lengths = self.pipeline.features(waves.to(self.device), lengths.to(self.device))
         out = self.decoder.decode_batch(self.model, feats, feat_lengths)
         frame_seconds = self.feature_seconds * out.frame_ratio
