@@ -45,6 +45,14 @@ def transcribe(
     lm: str | None = None,
     lm_weight: float | None = None,
     max_chunk: float = 20.0,
+    vad: str = "auto",
+    vad_margin: float = 12.0,
+    vad_floor: float = -50.0,
+    vad_threshold: float = 0.5,
+    hotwords: str | None = None,
+    words: str | None = None,
+    hotword_boost: float | None = None,
+    backend: str = "torch",
     threads: int | None = None,
 ) -> Transcript:
     """Speech to text, with segments and word times, for audio of any length.
@@ -52,7 +60,11 @@ def transcribe(
     ``audio``: a file path, or mono samples (a 1-D array or tensor) at ``sample_rate``.
     ``model``: a speech bundle (default: en-small). ``beam_size``/``lm``/``lm_weight``
     replace the bundle's decoder with a beam search, as ``seqpipe transcribe`` does;
-    ``max_chunk``: the longest stretch (s) the VAD cuts long audio into; ``threads``:
+    ``max_chunk``: the longest stretch (s) the VAD cuts long audio into; ``vad`` (``auto``,
+    ``energy``, ``silero``, ``off``) and its ``vad_margin``/``vad_floor``/``vad_threshold``:
+    how speech is found (:func:`seqpipe.speech.vad.vad_options`); ``hotwords`` ("Nguyen,
+    seqpipe") / ``words`` (a file of them) / ``hotword_boost``: names and terms added to the
+    beam search; ``backend`` ``onnx``: the acoustic model on onnxruntime; ``threads``:
     torch's CPU threads for the call.
     """
     import tempfile
@@ -63,15 +75,18 @@ def transcribe(
     from seqpipe.pipeline import Pipeline
     from seqpipe.speech.files import Input
     from seqpipe.speech.transcriber import Transcriber
-    from seqpipe.speech.vad import VADOptions
+    from seqpipe.speech.vad import vad_options
 
-    options = dict(beam_size=beam_size, lm=lm, lm_weight=lm_weight)
-    vad = VADOptions(max_seconds=max_chunk)
+    options = dict(
+        beam_size=beam_size, lm=lm, lm_weight=lm_weight, hotwords=hotwords, words=words,
+        hotword_boost=hotword_boost, backend=backend,
+        vad=vad_options(max_chunk, vad, vad_margin, vad_floor, vad_threshold),
+    )  # fmt: skip
     with torch_threads(threads), tempfile.TemporaryDirectory(prefix="seqpipe-") as tmp:
         if isinstance(model, Pipeline):
-            transcriber = Transcriber(pipeline=model, vad=vad, **options)
+            transcriber = Transcriber(pipeline=model, **options)
         else:
-            transcriber = Transcriber(model, device, vad=vad, **options)
+            transcriber = Transcriber(model, device, **options)
         if isinstance(audio, str | os.PathLike):
             path = str(audio)
             if not Path(path).exists():

@@ -258,6 +258,7 @@ def transcribe_files(
     vad: str = "auto",
     vad_margin: float = 12.0,
     vad_floor: float = -50.0,
+    vad_threshold: float = 0.5,
     hotwords: str | None = None,
     words: str | None = None,
     hotword_boost: float | None = None,
@@ -276,7 +277,7 @@ def transcribe_files(
     ``output_dir``, written atomically. A file that fails costs its own result only
     (``progress.message`` names it; ``Summary.failed`` counts it). ``threads``: torch's
     CPU threads while it runs; ``backend`` ``onnx`` runs the acoustic model on onnxruntime.
-    ``vad``/``vad_margin``/``vad_floor``: see :func:`seqpipe.speech.vad.vad_options`;
+    ``vad``/``vad_margin``/``vad_floor``/``vad_threshold``: see :func:`seqpipe.speech.vad.vad_options`;
     ``hotwords``/``words``: see :func:`seqpipe.speech.hotwords.hotword_list`,
     ``hotword_boost`` their weight; ``max_line_width``/``max_line_count``: the subtitle
     :class:`~seqpipe.speech.formats.Layout`.
@@ -298,7 +299,7 @@ def transcribe_files(
     summary.files = len(inputs)
     if write_files:  # before the model runs: clashing names, folders that cannot be written
         plan_outputs(inputs, summary.formats, output_dir)
-    chunking = vad_options(max_chunk, vad, vad_margin, vad_floor)
+    chunking = vad_options(max_chunk, vad, vad_margin, vad_floor, vad_threshold)
     layout = Layout(max_line_width, max_line_count)
     with torch_threads(threads), spooled(inputs):
         transcriber = Transcriber(
