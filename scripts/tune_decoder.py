@@ -29,6 +29,7 @@ import jiwer
 import torch
 
 from seqpipe.decoders.ctc_greedy import ctc_posteriors
+from seqpipe.deploy.quantize import for_compute_type
 from seqpipe.pipeline import Pipeline
 from seqpipe.training.evaluation import eval_batches
 
@@ -72,12 +73,16 @@ def main() -> None:
     parser.add_argument("--rescore", type=int, help="distinct word sequences rescored (0: off)")
     parser.add_argument("--rescore-word-score", type=float)
     parser.add_argument(
+        "--compute-type", default="auto", help="the network as transcribe runs it (auto: int8)"
+    )
+    parser.add_argument(
         "--log-add",
         action=argparse.BooleanOptionalAction,
         help="sum (--log-add) or max (--no-log-add) over paths that merge into one prefix",
     )
     args = parser.parse_args()
     pipeline = Pipeline.load(args.bundle, device=torch.device("cpu"))
+    pipeline.model = for_compute_type(pipeline, args.compute_type)
     if args.lm:
         config = {**pipeline.config, "decoder": {**pipeline.config["decoder"], "lm": args.lm}}
         config["decoder"]["lexicon"] = args.lexicon

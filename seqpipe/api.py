@@ -53,6 +53,7 @@ def transcribe(
     words: str | None = None,
     hotword_boost: float | None = None,
     backend: str = "torch",
+    compute_type: str = "auto",
     threads: int | None = None,
 ) -> Transcript:
     """Speech to text, with segments and word times, for audio of any length.
@@ -64,7 +65,8 @@ def transcribe(
     ``energy``, ``silero``, ``off``) and its ``vad_margin``/``vad_floor``/``vad_threshold``:
     how speech is found (:func:`seqpipe.speech.vad.vad_options`); ``hotwords`` ("Nguyen,
     seqpipe") / ``words`` (a file of them) / ``hotword_boost``: names and terms added to the
-    beam search; ``backend`` ``onnx``: the acoustic model on onnxruntime; ``threads``:
+    beam search; ``backend`` ``onnx``: the acoustic model on onnxruntime; ``compute_type``
+    ``auto`` (int8 on the CPU), ``float32`` or ``int8``; ``threads``:
     torch's CPU threads for the call.
     """
     import tempfile
@@ -79,7 +81,7 @@ def transcribe(
 
     options = dict(
         beam_size=beam_size, lm=lm, lm_weight=lm_weight, hotwords=hotwords, words=words,
-        hotword_boost=hotword_boost, backend=backend,
+        hotword_boost=hotword_boost, backend=backend, compute_type=compute_type,
         vad=vad_options(max_chunk, vad, vad_margin, vad_floor, vad_threshold),
     )  # fmt: skip
     with torch_threads(threads), tempfile.TemporaryDirectory(prefix="seqpipe-") as tmp:
