@@ -59,9 +59,9 @@ def test_compute_type_auto_means_int8_for_speech_on_the_cpu_only():
 def test_the_shipped_model_says_the_same_in_int8_and_float32():
     example = Path(__file__).resolve().parents[1] / "examples" / "seven_three_one.wav"
     texts = [
-        CliRunner().invoke(
-            build_cli(), ["transcribe", str(example), "-q", "--compute-type", compute]
-        ).output.strip()
+        CliRunner()
+        .invoke(build_cli(), ["transcribe", str(example), "-q", "--compute-type", compute])
+        .output.strip()
         for compute in ("float32", "int8")
     ]
     assert texts == ["seven three one"] * 2

@@ -53,22 +53,19 @@ def build(
     """
     from pathlib import Path
 
-    from seqpipe.speech.ngram_lm import build_lm, merge_lm
+    from seqpipe.speech.ngram_lm import build_lm
 
     try:
         cutoffs = tuple(int(n) for n in min_counts.split(",")) if min_counts else ()
     except ValueError:
         raise click.BadParameter(f"{min_counts!r}: expected counts like 0,4,4") from None
-    if merge:
-        stats = merge_lm(corpus, merge, output, merge_weight, order, normalize, words, cutoffs)
-    else:
-        stats = build_lm(corpus, output, order, normalize, words, cutoffs)
+    stats = build_lm(corpus, output, order, normalize, words, cutoffs, merge, merge_weight)
     counts = ", ".join(f"{n}-grams {c}" for n, c in stats.ngrams.items())
     extra = f" + {stats.extra_words} words from --words" if words else ""
     extra += f"; merged with {merge} at weight {1 - merge_weight:.2g}" if merge else ""
+    lexicon = Path(output).with_suffix(".lexicon")
     click.echo(
         f"wrote {output} ({stats.sentences} sentences, {stats.words} words, "
-        f"vocabulary {stats.vocabulary}{extra}; {counts}) and "
-        f"{Path(output).with_suffix('.lexicon')}",
+        f"vocabulary {stats.vocabulary}{extra}; {counts}) and {lexicon}",
         err=True,
     )

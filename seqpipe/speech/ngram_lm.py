@@ -248,13 +248,25 @@ def build_lm(
     normalize: bool = True,
     words: Iterable[str | os.PathLike] = (),
     min_counts: Sequence[int] = (),
+    merge: str | os.PathLike | None = None,
+    merge_weight: float = 0.3,
 ) -> LMStats:
     """:func:`build_arpa` over ``corpus`` files (``-``: standard input), with the words of
-    the ``words`` lists (one a line) joining the lexicon: ``seqpipe lm build``."""
-    return build_arpa(
-        corpus_lines(corpus), output, order=order, normalize=normalize,
-        extra_words=corpus_lines(words), min_counts=min_counts,
-    )  # fmt: skip
+    the ``words`` lists (one a line) joining the lexicon: ``seqpipe lm build``. With
+    ``merge`` (an ARPA path, or a bundled LM's file name), the corpus's model is then
+    interpolated with that one at ``merge_weight`` (:func:`mix_arpa`); the counts returned
+    are the corpus's, the n-grams the merged model's."""
+    lines, extra = corpus_lines(corpus), corpus_lines(words)
+    if merge is None:
+        return build_arpa(lines, output, order, normalize, extra_words=extra, min_counts=min_counts)
+    from seqpipe.decoders.ctc_beam import resolve_path
+
+    base = resolve_path(merge, "language model")
+    with tempfile.TemporaryDirectory() as tmp:
+        own = Path(tmp) / "corpus.arpa"
+        stats = build_arpa(lines, own, order, normalize, extra_words=extra, min_counts=min_counts)
+        stats.ngrams = mix_arpa(own, base, output, merge_weight).ngrams
+    return stats
 
 
 def mix_arpa(
@@ -351,27 +363,3 @@ def _backoffs(mixed: list[dict[tuple[str, ...], float]]) -> dict[tuple[str, ...]
             backoffs[history] = bow
             model[n][history] = (grams[history], bow)
     return backoffs
-
-
-def merge_lm(
-    corpus: Iterable[str | os.PathLike],
-    base: str | os.PathLike,
-    output: str | os.PathLike,
-    weight: float = 0.3,
-    order: int = 3,
-    normalize: bool = True,
-    words: Iterable[str | os.PathLike] = (),
-    min_counts: Sequence[int] = (),
-) -> LMStats:
-    """:func:`build_lm` over ``corpus``, then :func:`mix_arpa` of it (at ``weight``) with
-    ``base`` (a path, or a bundled LM's file name): ``seqpipe lm build --merge``. Returns
-    the corpus's counts with the merged model's n-gram counts."""
-    from seqpipe.decoders.ctc_beam import resolve_path
-
-    base_path = resolve_path(base, "language model")
-    with tempfile.TemporaryDirectory() as tmp:
-        own = Path(tmp) / "corpus.arpa"
-        stats = build_lm(corpus, own, order, normalize, words, min_counts)
-        mixed = mix_arpa(own, base_path, output, weight)
-    stats.ngrams = mixed.ngrams
-    return stats
