@@ -9,7 +9,15 @@ from seqpipe.data.melodies import write_jsonl
 from seqpipe.features.melody_tokens import PREFIX
 from seqpipe.midi import Melody, Note
 from seqpipe.music.markov import END, MAX_TICKS, REST, MarkovBaseline, events
-from seqpipe.music.metrics import NgramIndex, similarity
+from seqpipe.music.metrics import (
+    NgramIndex,
+    crop,
+    longest_self_repeat,
+    notes_per_bar,
+    pitch_classes_per_bar,
+    repeated_bar_share,
+    similarity,
+)
 from seqpipe.pipeline import Pipeline
 
 
@@ -94,10 +102,17 @@ def test_training_steps_lower_the_loss_and_evaluate_reports_baseline_and_samples
     metrics = task.evaluate(pipeline, [valid])
     for name in ("markov2_nll_per_note", "markov4_nll_per_note", "vs_markov_pct",
                  "gen_pitch_class_kl", "gen_note_length_overlap", "gen_in_key_pct",
-                 "gen_copy_longest_max"):  # fmt: skip
+                 "gen_copy_longest_max", "gen_copy16_pct", "train_interval_overlap",
+                 "train_overlap_mean", "gen_overlap_mean", "gen_self_repeat_median",
+                 "heldout_repeated_bars_pct", "gen_notes_per_bar", "heldout_pitch_classes_per_bar",
+                 ):  # fmt: skip
         assert name in metrics and math.isfinite(metrics[name])
     assert metrics["heldout_in_key_pct"] == 100.0
-    assert "Markov order 3" in task.report(metrics)
+    # the held-out scale tunes cut to 2 bars of 6/8: 12 8th notes, 6 per bar
+    assert metrics["heldout_notes_per_bar"] == 6.0
+    report = task.report(metrics)
+    assert "Markov order 3" in report and "training tunes overlap" in report
+    assert "notes per bar, mean | " in report
 
 
 def test_transposition_augmentation_only_in_training(corpus):
@@ -139,3 +154,26 @@ def test_similarity_and_copy_detection():
 def test_events_cover_rests():
     melody = Melody([Note(60, 0, 12), Note(62, 24, 12)])
     assert events(melody) == [(60, 12), (REST, 12), (62, 12), END]
+
+
+def phrase(pitches: list[int], start: int = 0, length: int = 12) -> list[Note]:
+    return [Note(p, start + length * i, length) for i, p in enumerate(pitches)]
+
+
+def test_form_statistics_count_repeats_bars_and_density():
+    a = [62, 64, 66, 67, 69, 71, 73, 74]  # 8 notes: a bar of 8ths in 4/4 (96 ticks)
+    b = [60, 72, 61, 70, 63]
+    notes = phrase(a) + phrase(b, 96) + phrase([p + 2 for p in a], 156)  # A, B, A a tone up
+    assert longest_self_repeat(Melody(notes)) == 8
+    assert longest_self_repeat(Melody(phrase([60] * 10))) == 5  # halves: no overlap counted
+    assert longest_self_repeat(Melody(phrase([60, 62, 59, 65]))) == 1
+    x, y = [60, 62, 64, 65, 67, 65, 64, 62], [67, 67, 69, 69, 71, 71, 72, 72]
+    tune = Melody(phrase(x) + phrase(y, 96) + phrase(x, 192) + phrase(x, 288))
+    assert repeated_bar_share(tune) == 0.5
+    assert notes_per_bar(tune) == 8.0
+    assert pitch_classes_per_bar(tune) == pytest.approx((5 + 4 + 5 + 5) / 4)
+    assert repeated_bar_share(Melody(phrase(x) + phrase([p + 1 for p in x], 96))) == 0.0
+    two = crop(tune, 2)
+    assert len(two.notes) == 16 and two.end == 192
+    held = crop(Melody([Note(60, 0, 300)]), 2)  # a note over the bar line is cut at it
+    assert held.notes == [Note(60, 0, 192)]

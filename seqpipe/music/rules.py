@@ -6,12 +6,18 @@ encoding's grammar, an optional scale, tokens that would overshoot the requested
 length, and a forced ``<eos>`` exactly at it (the last note always ends on the final
 bar line, so every file has the requested length). It is the ``rules`` object of the
 token decoders' contract (:class:`seqpipe.decoders.base.TokenRules`).
+
+With ``lookback`` bars (e.g. 1, 2, 4, 8) it also remembers, per row, which tokens
+started at each tick of the last ``max(lookback)`` bars (a ring buffer), and offers the
+decoder, for each lookback, the token written at the same place that many bars earlier
+and how many tokens in a row the melody has been following it (:meth:`lookback`): what
+a repetition-aware sampler biases toward. Still O(1) per step.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -22,11 +28,27 @@ NO_TARGET = 1 << 40
 
 
 @dataclass
+class Memory:
+    """What each row wrote in the last bars, for :meth:`MelodyRules.lookback`."""
+
+    bar: torch.Tensor  # [B] ticks per bar of the row's meter
+    stamp: torch.Tensor  # [B, R] tick whose tokens a ring slot holds (-1: none)
+    tokens: torch.Tensor  # [B, R, 2] first and second token written at that tick (-1: none)
+    sub: torch.Tensor  # [B] tokens written at the current tick so far
+    candidates: torch.Tensor  # [B, K] token at this place 1..K lookbacks ago (-1: none)
+    runs: torch.Tensor  # [B, K] tokens in a row that matched each lookback's candidate
+
+    def select(self, index: torch.Tensor) -> Memory:
+        return Memory(*(t[index] for t in vars(self).values()))
+
+
+@dataclass
 class RowState:
     pos: int  # tokens so far in the full sequence (prompt included)
     time: torch.Tensor  # [B] ticks reached
     target: torch.Tensor  # [B] ticks to stop at
     ended: torch.Tensor  # [B] bool, <eos> emitted
+    memory: Memory | None = None  # with lookback bars only
 
 
 class MelodyRules:
@@ -41,10 +63,13 @@ class MelodyRules:
         forced: list[int | None] | None = None,
         scale: set[int] | None = None,
         min_ticks: int = 0,
+        lookback: tuple[int, ...] = (),
     ):
         """``min_ticks``: without ``target_ticks``, the model may only pick a meter whose
-        ``bars`` last at least this long (a primer must fit)."""
+        ``bars`` last at least this long (a primer must fit). ``lookback``: bar distances
+        :meth:`lookback` offers candidates from (empty: no memory is kept)."""
         self.enc = encoding
+        self.lookback_bars = tuple(lookback)
         self.bars, self.target_ticks = bars, target_ticks
         self.forced = forced or []
         V = encoding.vocab_size
@@ -122,12 +147,65 @@ class MelodyRules:
             target = self.target_ticks
         elif len(prompt) > 2:  # the meter token is in the prompt
             target = int(self._target_from(torch.tensor(prompt[2], device=device)))
-        return RowState(
+        state = RowState(
             pos=len(prompt),
             time=torch.full((n,), time, dtype=torch.long, device=device),
             target=torch.full((n,), target, dtype=torch.long, device=device),
             ended=torch.zeros(n, dtype=torch.bool, device=device),
         )
+        if self.lookback_bars:
+            state.memory = self._remember(prompt, n, device)
+        return state
+
+    # -- lookback memory ------------------------------------------------------------
+    def _remember(self, prompt: list[int], n: int, device) -> Memory:
+        """An empty memory for ``n`` rows, then the prompt's body tokens written into it."""
+        self.ring = max(self.lookback_bars) * int(self.bar_ticks.max()) + 1
+        self.distances = torch.tensor(self.lookback_bars, device=device)
+        meter = prompt[2] if len(prompt) > 2 else None
+        bar = int(self.bar_ticks[meter]) if meter is not None else 4 * TPQ
+        K = len(self.lookback_bars)
+        memory = Memory(
+            bar=torch.full((n,), bar, dtype=torch.long, device=device),
+            stamp=torch.full((n, self.ring), -1, dtype=torch.long, device=device),
+            tokens=torch.full((n, self.ring, 2), -1, dtype=torch.long, device=device),
+            sub=torch.zeros(n, dtype=torch.long, device=device),
+            candidates=torch.full((n, K), -1, dtype=torch.long, device=device),
+            runs=torch.zeros(n, K, dtype=torch.long, device=device),
+        )
+        time = torch.zeros(n, dtype=torch.long, device=device)
+        for token in prompt[PREFIX:]:
+            token = torch.full((n,), token, dtype=torch.long, device=device)
+            memory = self._write(memory, token, time)
+            time = time + self.advance.index_select(0, token)
+        return memory
+
+    def _write(self, mem: Memory, token: torch.Tensor, time: torch.Tensor) -> Memory:
+        """The memory after each row wrote body ``token`` [B] at tick ``time`` [B]."""
+        rows = torch.arange(token.shape[0], device=token.device)
+        runs = torch.where(token[:, None] == mem.candidates, mem.runs + 1, 0)
+        slot = time % self.ring
+        stamp, tokens = mem.stamp.clone(), mem.tokens.clone()
+        first = mem.sub == 0
+        stamp[rows, slot] = time
+        fresh = torch.stack([token, torch.full_like(token, -1)], 1)
+        old = tokens[rows, slot]
+        second = torch.stack([old[:, 0], torch.where(mem.sub == 1, token, old[:, 1])], 1)
+        tokens[rows, slot] = torch.where(first[:, None], fresh, second)
+        moved = self.advance.index_select(0, token) > 0
+        sub = torch.where(moved, 0, mem.sub + 1)
+        now = time + self.advance.index_select(0, token)
+        back = now[:, None] - mem.bar[:, None] * self.distances  # [B, K] ticks looked back at
+        slots = back.remainder(self.ring)
+        there = (back >= 0) & (stamp.gather(1, slots) == back)
+        held = tokens[rows[:, None], slots, sub.clamp(max=1)[:, None]]
+        candidates = torch.where(there, held, -1)
+        return Memory(mem.bar, stamp, tokens, sub, candidates, runs)
+
+    def lookback(self, st: RowState) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B, K] tokens written at this place ``lookback`` bars ago (-1: none there), and
+        [B, K] how many tokens in a row each row has matched that lookback's candidates."""
+        return st.memory.candidates, st.memory.runs
 
     def allowed(self, prev: torch.Tensor, st: RowState) -> torch.Tensor:
         forced = st.pos - self.forced_from
@@ -166,20 +244,27 @@ class MelodyRules:
         return True
 
     def update(self, token: torch.Tensor, st: RowState) -> RowState:
-        target = st.target
-        if st.pos < PREFIX and self.target_ticks is None and self.bars:
-            self.far_until = 0  # the target may change here
+        target, memory = st.target, st.memory
+        if st.pos < PREFIX:
             meter = self.bar_ticks[token] > 0
-            target = torch.where(meter, self._target_from(token), target)
+            if self.target_ticks is None and self.bars:
+                self.far_until = 0  # the target may change here
+                target = torch.where(meter, self._target_from(token), target)
+            if memory is not None:
+                memory = replace(memory, bar=torch.where(meter, self.bar_ticks[token], memory.bar))
+        elif memory is not None:
+            memory = self._write(memory, token, st.time)
         return RowState(
             pos=st.pos + 1,
             time=st.time + self.advance.index_select(0, token),
             target=target,
             ended=st.ended | (token == EOS),
+            memory=memory,
         )
 
     def select(self, st: RowState, index: torch.Tensor) -> RowState:
-        return RowState(st.pos, st.time[index], st.target[index], st.ended[index])
+        memory = st.memory.select(index) if st.memory is not None else None
+        return RowState(st.pos, st.time[index], st.target[index], st.ended[index], memory)
 
     def finished(self, st: RowState) -> bool:
         return bool(st.ended.all())
