@@ -17,29 +17,15 @@ a repetition-aware sampler biases toward. Still O(1) per step.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
+from seqpipe.features.melody_form import BarMemory, lookback_for
 from seqpipe.features.melody_tokens import EOS, METERS, PAD, PREFIX, MelodyEncoding
 from seqpipe.midi import TPQ
 
 NO_TARGET = 1 << 40
-
-
-@dataclass
-class Memory:
-    """What each row wrote in the last bars, for :meth:`MelodyRules.lookback`."""
-
-    bar: torch.Tensor  # [B] ticks per bar of the row's meter
-    stamp: torch.Tensor  # [B, R] tick whose tokens a ring slot holds (-1: none)
-    tokens: torch.Tensor  # [B, R, 2] first and second token written at that tick (-1: none)
-    sub: torch.Tensor  # [B] tokens written at the current tick so far
-    candidates: torch.Tensor  # [B, K] token at this place 1..K lookbacks ago (-1: none)
-    runs: torch.Tensor  # [B, K] tokens in a row that matched each lookback's candidate
-
-    def select(self, index: torch.Tensor) -> Memory:
-        return Memory(*(t[index] for t in vars(self).values()))
 
 
 @dataclass
@@ -48,7 +34,7 @@ class RowState:
     time: torch.Tensor  # [B] ticks reached
     target: torch.Tensor  # [B] ticks to stop at
     ended: torch.Tensor  # [B] bool, <eos> emitted
-    memory: Memory | None = None  # with lookback bars only
+    memory: BarMemory | None = None  # with lookback bars only
 
 
 class MelodyRules:
@@ -158,49 +144,13 @@ class MelodyRules:
         return state
 
     # -- lookback memory ------------------------------------------------------------
-    def _remember(self, prompt: list[int], n: int, device) -> Memory:
-        """An empty memory for ``n`` rows, then the prompt's body tokens written into it."""
-        self.ring = max(self.lookback_bars) * int(self.bar_ticks.max()) + 1
-        self.distances = torch.tensor(self.lookback_bars, device=device)
-        meter = prompt[2] if len(prompt) > 2 else None
-        bar = int(self.bar_ticks[meter]) if meter is not None else 4 * TPQ
-        K = len(self.lookback_bars)
-        memory = Memory(
-            bar=torch.full((n,), bar, dtype=torch.long, device=device),
-            stamp=torch.full((n, self.ring), -1, dtype=torch.long, device=device),
-            tokens=torch.full((n, self.ring, 2), -1, dtype=torch.long, device=device),
-            sub=torch.zeros(n, dtype=torch.long, device=device),
-            candidates=torch.full((n, K), -1, dtype=torch.long, device=device),
-            runs=torch.zeros(n, K, dtype=torch.long, device=device),
-        )
-        time = torch.zeros(n, dtype=torch.long, device=device)
-        for token in prompt[PREFIX:]:
-            token = torch.full((n,), token, dtype=torch.long, device=device)
-            memory = self._write(memory, token, time)
-            time = time + self.advance.index_select(0, token)
+    def _remember(self, prompt: list[int], n: int, device) -> BarMemory:
+        """Each row's memory of the bars (:mod:`seqpipe.features.melody_form`) after the prompt."""
+        self.memory = lookback_for(self.enc, self.lookback_bars).to(device)
+        memory = self.memory.start(n, device)
+        for token in prompt:
+            memory = self.memory.write(memory, torch.full((n,), token, device=device))
         return memory
-
-    def _write(self, mem: Memory, token: torch.Tensor, time: torch.Tensor) -> Memory:
-        """The memory after each row wrote body ``token`` [B] at tick ``time`` [B]."""
-        rows = torch.arange(token.shape[0], device=token.device)
-        runs = torch.where(token[:, None] == mem.candidates, mem.runs + 1, 0)
-        slot = time % self.ring
-        stamp, tokens = mem.stamp.clone(), mem.tokens.clone()
-        first = mem.sub == 0
-        stamp[rows, slot] = time
-        fresh = torch.stack([token, torch.full_like(token, -1)], 1)
-        old = tokens[rows, slot]
-        second = torch.stack([old[:, 0], torch.where(mem.sub == 1, token, old[:, 1])], 1)
-        tokens[rows, slot] = torch.where(first[:, None], fresh, second)
-        moved = self.advance.index_select(0, token) > 0
-        sub = torch.where(moved, 0, mem.sub + 1)
-        now = time + self.advance.index_select(0, token)
-        back = now[:, None] - mem.bar[:, None] * self.distances  # [B, K] ticks looked back at
-        slots = back.remainder(self.ring)
-        there = (back >= 0) & (stamp.gather(1, slots) == back)
-        held = tokens[rows[:, None], slots, sub.clamp(max=1)[:, None]]
-        candidates = torch.where(there, held, -1)
-        return Memory(mem.bar, stamp, tokens, sub, candidates, runs)
 
     def lookback(self, st: RowState) -> tuple[torch.Tensor, torch.Tensor]:
         """[B, K] tokens written at this place ``lookback`` bars ago (-1: none there), and
@@ -244,16 +194,12 @@ class MelodyRules:
         return True
 
     def update(self, token: torch.Tensor, st: RowState) -> RowState:
-        target, memory = st.target, st.memory
-        if st.pos < PREFIX:
+        target = st.target
+        if st.pos < PREFIX and self.target_ticks is None and self.bars:
+            self.far_until = 0  # the target may change here
             meter = self.bar_ticks[token] > 0
-            if self.target_ticks is None and self.bars:
-                self.far_until = 0  # the target may change here
-                target = torch.where(meter, self._target_from(token), target)
-            if memory is not None:
-                memory = replace(memory, bar=torch.where(meter, self.bar_ticks[token], memory.bar))
-        elif memory is not None:
-            memory = self._write(memory, token, st.time)
+            target = torch.where(meter, self._target_from(token), target)
+        memory = self.memory.write(st.memory, token) if st.memory is not None else None
         return RowState(
             pos=st.pos + 1,
             time=st.time + self.advance.index_select(0, token),

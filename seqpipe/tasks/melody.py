@@ -55,8 +55,17 @@ class MelodyTask(Task):
             raise SeqpipeError(
                 f"task 'melody' needs a melody encoding (melody_events, melody_grid), got {type(features).__name__}"
             )
+        from seqpipe.features.melody_form import lookback_for
+
         self.encoding = features
-        return {"vocab_size": features.vocab_size, "output_size": features.vocab_size}
+        timing = lookback_for(features, (1,))  # what a model with lookback inputs needs
+        return {
+            "vocab_size": features.vocab_size,
+            "output_size": features.vocab_size,
+            "token_ticks": timing.advance.tolist(),
+            "bar_ticks": timing.bar_ticks.tolist(),
+            "body_tokens": timing.body.tolist(),
+        }
 
     def load_data(self, source: Any, *, train: bool) -> Sequence[MelodyExample]:
         from seqpipe.data.melodies import load_melodies
