@@ -177,3 +177,15 @@ def test_form_statistics_count_repeats_bars_and_density():
     assert len(two.notes) == 16 and two.end == 192
     held = crop(Melody([Note(60, 0, 300)]), 2)  # a note over the bar line is cut at it
     assert held.notes == [Note(60, 0, 192)]
+
+
+def test_markov_samples_follow_the_chain_and_fit_the_length():
+    import random
+
+    tunes = [scale_tune(i) for i in range(8)]
+    chain = MarkovBaseline(2).fit(tunes)
+    melody = chain.sample(4 * 72, random.Random(0), (6, 8))
+    assert melody.time_signature == (6, 8)
+    assert melody.end == 4 * 72  # 8th notes fill the bars exactly
+    steps = {b.pitch - a.pitch for a, b in zip(melody.notes, melody.notes[1:], strict=False)}
+    assert steps <= {-2, -1, 1, 2, 0}  # scale steps (and the turn at the top or bottom)
