@@ -126,6 +126,26 @@ def test_transposition_augmentation_only_in_training(corpus):
     assert task.collate(valid)["tokens"][0].tolist() == valid[0].tokens
 
 
+def test_only_untransposed_tunes_teach_the_key_token(corpus):
+    pipeline = make_pipeline(corpus, transpose=5)
+    task = pipeline.task
+    train = task.load_data(corpus / "train.jsonl", train=True)
+    torch.manual_seed(3)
+    seen = set()
+    for _ in range(4):
+        batch = task.collate(train)
+        own = [row[: len(e.tokens)] == e.tokens[: len(row)]
+               for row, e in zip(batch["tokens"].tolist(), train, strict=True)]  # fmt: skip
+        assert batch["own_key"].tolist() == own
+        _, real = task._token_nll(pipeline, batch)
+        assert real[:, 0].tolist() == own  # target 0 is the key token
+        assert real[:, 1:].all()  # every other target counts
+        seen |= set(own)
+    assert seen == {True, False}
+    valid = task.collate(task.load_data(corpus / "valid.jsonl", train=False))
+    assert valid["own_key"].all()
+
+
 def test_markov_distribution_sums_to_one_and_backs_off():
     tunes = [scale_tune(i) for i in range(8)]
     chain = MarkovBaseline(2).fit(tunes)

@@ -165,6 +165,8 @@ class RecurrentLM(nn.Module):
             state["gates_in"] = self._input_gates()
         if self.lookback is not None:
             state["bars"] = self.lookback.to(device).start(batch_size, device)
+            if "gates_in" in state:
+                state["form_gates"] = self._form_gate_tables()
         if self.window:
             h = self.embed.weight.new_zeros(batch_size, self.window, self.stack.output_size)
             state["values"] = h.to(device)
@@ -181,7 +183,10 @@ class RecurrentLM(nn.Module):
         if self.lookback is not None:
             bars = new["bars"] = self.lookback.write(state["bars"], token)
             form = (bars.candidates, bars.runs)
-            extra = self._form(bars.candidates, bars.runs, bars.position)
+            if "form_gates" in state:
+                extra = self._form_gates(bars, state["form_gates"])
+            else:
+                extra = self._form(bars.candidates, bars.runs, bars.position)
         if self.training or not self.fused:
             x = self.dropout(self.embed(token))
             if extra is not None:
@@ -214,6 +219,39 @@ class RecurrentLM(nn.Module):
         w_token = rnn.weight_ih_l0[:, : self.embed.embedding_dim]  # lookback inputs follow
         return F.linear(self.embed.weight, w_token, rnn.bias_ih_l0 + rnn.bias_hh_l0)
 
+    @torch.no_grad()
+    def _form_gate_tables(self) -> tuple[torch.Tensor, ...]:
+        """Layer 0's gates from the lookback inputs, as tables like :meth:`_input_gates`:
+        bar position [POSITIONS, 4H], each lookback's token [K * (V + 1), 4H] (lookback k's
+        rows at offset k * (V + 1)) and the repeat flags' weights [2K, 4H]."""
+        w = self.stack.rnn.weight_ih_l0[:, self.embed.embedding_dim :]
+        P = self.position_embed.embedding_dim
+        F_, K = self.lookback_embed.embedding_dim, len(self.lookback.distances)
+        per_k = w[:, P:].reshape(w.shape[0], K, F_ + 2)  # [4H, K, F + 2]
+        position = self.position_embed.weight @ w[:, :P].t()
+        looked = torch.einsum("vf,gkf->kvg", self.lookback_embed.weight, per_k[..., :F_])
+        flags = per_k[..., F_:].permute(1, 2, 0).reshape(2 * K, -1)  # [K * 2, 4H]
+        return position, looked.reshape(-1, w.shape[0]), flags
+
+    def _form_gates(self, bars, tables) -> torch.Tensor:
+        """[B, 4H]: what ``_form(...) @ W_ih[:, E:].T`` gives, by table lookups."""
+        position, looked, flags = tables
+        K = bars.candidates.shape[1]
+        none = self.lookback_embed.num_embeddings - 1
+        index = torch.where(bars.candidates >= 0, bars.candidates, none)
+        index = index + self.lookback_offsets(K, none + 1, index.device)
+        runs = bars.runs.clamp(max=MAX_RUN).to(position.dtype)
+        run_flags = torch.stack([runs / MAX_RUN, (runs > 0).to(runs.dtype)], -1).flatten(1)
+        gates = looked.index_select(0, index.flatten()).view(*index.shape, -1).sum(1)
+        gates += position.index_select(0, (bars.position // 2).clamp(max=POSITIONS - 1))
+        return torch.addmm(gates, run_flags, flags)
+
+    def lookback_offsets(self, K: int, rows: int, device) -> torch.Tensor:
+        offsets = getattr(self, "_offsets", None)
+        if offsets is None or offsets.device != torch.device(device):
+            offsets = self._offsets = torch.arange(K, device=device) * rows
+        return offsets
+
     def _cell_step(
         self, token: torch.Tensor, state: State, extra: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, Any]:
@@ -222,7 +260,8 @@ class RecurrentLM(nn.Module):
         Same maths as the fused layer on a length-1 sequence (no dropout in eval mode), in
         ~40% less time for a one-token step on the CPU (the wrapper, not the maths, dominated).
         An LSTM's layer 0 looks its input gates up in ``state["gates_in"]`` and adds the
-        lookback inputs' share (``extra``, when the model has them).
+        lookback inputs' share of them (``extra``, from :meth:`_form_gates`); other cells
+        get the lookback inputs themselves as ``extra``.
         """
         rnn, cell = self.stack.rnn, self.cell
         hs, cs, first = [], [], 0
@@ -231,8 +270,7 @@ class RecurrentLM(nn.Module):
             h, c = state["rnn"][0][0], state["rnn"][1][0]
             gates = torch.addmm(state["gates_in"].index_select(0, token), h, rnn.weight_hh_l0.t())
             if extra is not None:
-                w_form = rnn.weight_ih_l0[:, self.embed.embedding_dim :]
-                gates = torch.addmm(gates, extra, w_form.t())
+                gates = gates + extra
             i, f, _, o = gates.sigmoid().chunk(4, 1)  # gate order i, f, g, o
             c = torch.addcmul(f * c, i, gates[:, 2 * rnn.hidden_size : 3 * rnn.hidden_size].tanh())
             x = o * c.tanh()
