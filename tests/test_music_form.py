@@ -14,8 +14,11 @@ from seqpipe.pipeline import Pipeline
 EVENTS, GRID = EventEncoding(48, 96), GridEncoding()
 METERS = [(4, 4), (6, 8), (3, 4), (12, 8), (5, 4)]
 notes = st.lists(
-    st.tuples(st.sampled_from([0, 0, 0, 6, 12]), st.sampled_from(VALUES[:20] + [24, 24, 120]),
-              st.integers(60, 64)),  # fmt: skip
+    st.tuples(
+        st.sampled_from([0, 0, 0, 6, 12]),
+        st.sampled_from(VALUES[:20] + [24, 24, 120]),
+        st.integers(60, 64),
+    ),  # fmt: skip
     min_size=1,
     max_size=30,
 )
@@ -70,8 +73,15 @@ def lookback_model(cell: str):
     config = {
         "task": {"name": "melody", "sample_melodies": 0},
         "features": {"name": "melody_events"},
-        "model": {"name": "rnn_lm", "cell": cell, "embedding_size": 8, "hidden_size": 16,
-                  "num_layers": 2, "lookback_bars": [1, 2], "lookback_size": 4},  # fmt: skip
+        "model": {
+            "name": "rnn_lm",
+            "cell": cell,
+            "embedding_size": 8,
+            "hidden_size": 16,
+            "num_layers": 2,
+            "lookback_bars": [1, 2],
+            "lookback_size": 4,
+        },  # fmt: skip
         "decoder": {"name": "sample"},
     }
     pipeline = Pipeline.from_config(config)
@@ -82,12 +92,13 @@ def lookback_model(cell: str):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("mode", ["train", "eval", "generate"])
-def test_lookback_lm_forward_equals_repeated_step_and_padding_is_ignored(cell, mode):
+@pytest.mark.parametrize("rows", [1, 2])  # one row keeps its bar memory in Python
+def test_lookback_lm_forward_equals_repeated_step_and_padding_is_ignored(cell, mode, rows):
     pipeline = lookback_model(cell)
     model, enc = pipeline.model, pipeline.features
     bar = [Note(62, 0, 12), Note(64, 12, 12), Note(66, 24, 24), Note(67, 60, 36)]
     tunes = [bar + [Note(n.pitch, n.start + 96 * k, n.duration) for k in (1, 2) for n in bar]]
-    tunes.append(tunes[0][:5])
+    tunes = (tunes + [tunes[0][:5]])[:rows]
     seqs = [enc.encode(Melody(t, time_signature=(4, 4))) for t in tunes]
     T = len(seqs[0])
     tokens = torch.tensor([s + [0] * (T - len(s)) for s in seqs])
@@ -95,17 +106,21 @@ def test_lookback_lm_forward_equals_repeated_step_and_padding_is_ignored(cell, m
     model.train(mode == "train")
     torch.manual_seed(1)
     full = model(tokens, lengths).detach()
-    alone = model(tokens[1:, : lengths[1]], lengths[1:]).detach()
-    if mode != "train":  # dropout is 0 here, but train mode draws the same anyway
-        torch.testing.assert_close(full[1, : lengths[1]], alone[0], atol=1e-5, rtol=0)
+    alone = model(tokens[-1:, : lengths[-1]], lengths[-1:]).detach()
+    torch.testing.assert_close(full[-1, : lengths[-1]], alone[0], atol=1e-5, rtol=0)
     with torch.inference_mode(mode == "generate"):
-        state = model.initial_state(2, "cpu")
+        state = model.initial_state(rows, "cpu")
         for t in range(T):
             logits, state = model.step(tokens[:, t], state)
             real = lengths > t
             torch.testing.assert_close(logits[real], full[real, t], atol=1e-5, rtol=0)
-        picked = model.reorder_state(state, torch.tensor([1, 1, 0]))
-        assert picked["bars"].candidates.shape[0] == 3
+        picked = model.reorder_state(state, torch.tensor([rows - 1, rows - 1, 0]))
+        assert (
+            picked["bars"].candidates.tolist()
+            == state["bars"].candidates[[rows - 1] * 2 + [0]].tolist()
+        )
+        step, _ = model.step(tokens[[rows - 1] * 2 + [0], -1], picked)
+        assert step.shape == (3, enc.vocab_size)
 
 
 def test_lookback_model_saves_loads_and_generates(tmp_path):

@@ -13,13 +13,16 @@ token ``t`` (time ``now``), for each lookback distance of ``k`` bars:
 
 Two ways to the same numbers: :meth:`BarLookback.all_at_once` for a padded batch
 (training; parallel over time) and :meth:`BarLookback.write`, one token per row at a
-time (generation; a ring buffer of the last bars, O(1) per token). The melody rules'
+time (generation; a ring buffer of the last bars, O(1) per token). A single row on the
+CPU (one melody) keeps its memory in plain Python (:class:`RowMemory`): two dozen tensor
+ops per token would cost more than the model's own step. The melody rules'
 repetition-aware sampling and the ``rnn_lm`` model's ``lookback_bars`` inputs both use it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 
 import torch
 
@@ -28,12 +31,16 @@ DEFAULT_BAR = 96  # ticks (4/4) until a meter token says otherwise
 
 @dataclass
 class BarMemory:
-    """Per row: the bars written so far (a ring buffer) and the lookback facts after them."""
+    """Per row: the bars written so far (a ring buffer) and the lookback facts after them.
+
+    The ring's tensors are written in place by :meth:`BarLookback.write` (a generation
+    never goes back to an older state; ``select`` copies, so beams stay apart)."""
 
     bar: torch.Tensor  # [B] ticks per bar of the row's meter
     time: torch.Tensor  # [B] ticks reached
-    stamp: torch.Tensor  # [B, R] tick whose tokens a ring slot holds (-1: none)
-    tokens: torch.Tensor  # [B, R, 2] first and second body token written at that tick
+    stamp: torch.Tensor  # [B, R + 1] tick whose tokens a ring slot holds (slot R: scratch)
+    first: torch.Tensor  # [B, R + 1] first body token written at that tick
+    second: torch.Tensor  # [B, R + 1] second one (-1: none), e.g. a pitch's duration
     sub: torch.Tensor  # [B] body tokens written at the current tick so far
     candidates: torch.Tensor  # [B, K] token this place ``distances`` bars ago (-1: none)
     runs: torch.Tensor  # [B, K] body tokens in a row that matched their candidate
@@ -45,6 +52,57 @@ class BarMemory:
     def position(self) -> torch.Tensor:
         """[B] ticks into the current bar."""
         return self.time.remainder(self.bar)
+
+
+NEVER = -(1 << 40)  # the stamp of a slot nothing was written to
+
+
+@dataclass
+class RowMemory:
+    """:class:`BarMemory` for one row, in Python ints and dicts (slot -> value)."""
+
+    bar: int
+    time: int
+    stamp: dict[int, int]
+    first: dict[int, int]
+    second: dict[int, int]
+    sub: int
+    cands: list[int]
+    run_list: list[int]
+    ring: int
+
+    @cached_property
+    def candidates(self) -> torch.Tensor:
+        return torch.tensor([self.cands])
+
+    @cached_property
+    def runs(self) -> torch.Tensor:
+        return torch.tensor([self.run_list])
+
+    @property
+    def position(self) -> torch.Tensor:
+        return torch.tensor([self.time % self.bar])
+
+    def select(self, index: torch.Tensor) -> BarMemory | RowMemory:
+        if index.tolist() == [0]:
+            return self
+        return self.tensors().select(index)
+
+    def tensors(self) -> BarMemory:
+        """The same memory as a one-row :class:`BarMemory` (several rows follow it)."""
+        stamp = torch.full((1, self.ring + 1), NEVER, dtype=torch.long)
+        first = torch.full((1, self.ring + 1), -1, dtype=torch.long)
+        second = first.clone()
+        for slot, value in self.stamp.items():
+            stamp[0, slot] = value
+            first[0, slot] = self.first[slot]
+            second[0, slot] = self.second[slot]
+
+        def one(value):
+            return torch.tensor([value])
+
+        return BarMemory(one(self.bar), one(self.time), stamp, first, second, one(self.sub),
+                         self.candidates, self.runs)  # fmt: skip
 
 
 class BarLookback:
@@ -65,60 +123,101 @@ class BarLookback:
         self.advance, self.bar_ticks, self.body = advance.long(), bar_ticks.long(), body.bool()
         self.distances = torch.tensor(distances, dtype=torch.long)
         self.ring = max(distances) * max(int(self.bar_ticks.max()), DEFAULT_BAR) + 1
+        self._pack()
+
+    def _pack(self) -> None:
+        """Per token, one row of what :meth:`write` needs: [V, 5] (body, advance, bar
+        ticks, 1 - body, whether time stays)."""
+        body = self.body.long()
+        self.table = torch.stack(
+            [body, self.advance, self.bar_ticks, 1 - body, (self.advance == 0).long()], 1
+        )
+        self.rows_info = [tuple(row) for row in self.table.tolist()]
+        self.distance_list = self.distances.tolist()
 
     def to(self, device) -> BarLookback:
-        for name in ("advance", "bar_ticks", "body", "distances"):
-            setattr(self, name, getattr(self, name).to(device))
+        if self.table.device != torch.device(device):
+            for name in ("advance", "bar_ticks", "body", "distances", "table"):
+                setattr(self, name, getattr(self, name).to(device))
         return self
 
-    def start(self, n: int, device) -> BarMemory:
-        K = len(self.distances)
+    def start(self, n: int, device) -> BarMemory | RowMemory:
+        K, R = len(self.distances), self.ring + 1
+        if n == 1 and torch.device(device).type == "cpu":
+            return RowMemory(DEFAULT_BAR, 0, {}, {}, {}, 0, [-1] * K, [0] * K, self.ring)
 
-        def full(*shape):
-            return torch.full(shape, -1, dtype=torch.long, device=device)
+        def full(value, *shape):
+            return torch.full(shape, value, dtype=torch.long, device=device)
 
-        zeros = torch.zeros(n, dtype=torch.long, device=device)
         return BarMemory(
-            bar=zeros + DEFAULT_BAR,
-            time=zeros,
-            stamp=full(n, self.ring),
-            tokens=full(n, self.ring, 2),
-            sub=zeros,
-            candidates=full(n, K),
-            runs=torch.zeros(n, K, dtype=torch.long, device=device),
+            bar=full(DEFAULT_BAR, n),
+            time=full(0, n),
+            stamp=full(NEVER, n, R),
+            first=full(-1, n, R),
+            second=full(-1, n, R),
+            sub=full(0, n),
+            candidates=full(-1, n, K),
+            runs=full(0, n, K),
         )
 
     def write(self, mem: BarMemory, token: torch.Tensor) -> BarMemory:
         """The memory after each row wrote ``token`` [B] (any token: a meter token sets the
-        bar, other non-body tokens change nothing but the candidates' reading)."""
-        rows = torch.arange(token.shape[0], device=token.device)
-        body, advance = self.body[token], self.advance[token]
-        meter = self.bar_ticks[token]
-        bar = torch.where(meter > 0, meter, mem.bar)
+        bar, other non-body tokens change nothing but the candidates' reading). The ring
+        is updated in place; slot R takes the writes a row should not make. ~25 small ops:
+        this runs once per generated token."""
+        if isinstance(mem, RowMemory):
+            return self._write_row(mem, int(token))
+        body, advance, meter, not_body, stays = self.table.index_select(0, token).unbind(1)
+        rows = self._rows(token.shape[0], token.device)
         runs = torch.where(
-            body[:, None], torch.where(token[:, None] == mem.candidates, mem.runs + 1, 0), mem.runs
+            token[:, None] == mem.candidates, mem.runs + 1, mem.runs * not_body[:, None]
         )
-        slot = mem.time % self.ring
-        old_stamp, old = mem.stamp[rows, slot], mem.tokens[rows, slot]  # [B], [B, 2]
-        first = body & (mem.sub == 0)
-        second = body & (mem.sub == 1)
-        new = torch.stack(
-            [
-                torch.where(first, token, old[:, 0]),
-                torch.where(first, -1, torch.where(second, token, old[:, 1])),
-            ],
-            1,
-        )
-        stamp, tokens = mem.stamp.clone(), mem.tokens.clone()
-        stamp[rows, slot] = torch.where(first, mem.time, old_stamp)
-        tokens[rows, slot] = new
-        sub = torch.where(body, torch.where(advance > 0, 0, mem.sub + 1), mem.sub)
+        fresh = mem.sub == 0
+        slot = torch.where(body > 0, mem.time % self.ring, self.ring)
+        opens = torch.where(fresh, slot, self.ring)  # the tick's first token
+        mem.stamp[rows, opens] = mem.time
+        mem.first[rows, opens] = token
+        mem.second[rows, slot] = torch.where(fresh, -1, token)
+        bar = torch.where(meter > 0, meter, mem.bar)
+        sub = (mem.sub + body) * stays
         time = mem.time + advance
         back = time[:, None] - bar[:, None] * self.distances  # [B, K] ticks looked back at
         slots = back.remainder(self.ring)
-        there = (back >= 0) & (stamp.gather(1, slots) == back)
-        held = tokens[rows[:, None], slots, sub.clamp(max=1)[:, None]]
-        return BarMemory(bar, time, stamp, tokens, sub, torch.where(there, held, -1), runs)
+        held = torch.where(
+            (sub == 0)[:, None], mem.first.gather(1, slots), mem.second.gather(1, slots)
+        )
+        candidates = torch.where(mem.stamp.gather(1, slots) == back, held, -1)
+        return BarMemory(bar, time, mem.stamp, mem.first, mem.second, sub, candidates, runs)
+
+    def _write_row(self, mem: RowMemory, token: int) -> RowMemory:
+        """:meth:`write` for one row, in Python."""
+        body, advance, meter, _, stays = self.rows_info[token]
+        runs = [
+            r + 1 if token == c else (0 if body else r)
+            for c, r in zip(mem.cands, mem.run_list, strict=True)
+        ]
+        if body:
+            slot = mem.time % self.ring
+            if mem.sub == 0:
+                mem.stamp[slot], mem.first[slot], mem.second[slot] = mem.time, token, -1
+            else:
+                mem.second[slot] = token
+        bar = meter if meter > 0 else mem.bar
+        sub = (mem.sub + body) * stays
+        time = mem.time + advance
+        held = mem.first if sub == 0 else mem.second
+        cands = []
+        for distance in self.distance_list:
+            back = time - bar * distance
+            slot = back % self.ring
+            cands.append(held[slot] if mem.stamp.get(slot, NEVER) == back else -1)
+        return RowMemory(bar, time, mem.stamp, mem.first, mem.second, sub, cands, runs, self.ring)
+
+    def _rows(self, n: int, device) -> torch.Tensor:
+        rows = getattr(self, "_rows_cache", None)
+        if rows is None or rows.shape[0] != n or rows.device != torch.device(device):
+            rows = self._rows_cache = torch.arange(n, device=device)
+        return rows
 
     def all_at_once(self, tokens: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """For every position of ``tokens`` [B, T] (padding: any token that is not a body

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqpipe.features.melody_form import BarLookback
+from seqpipe.features.melody_form import BarLookback, RowMemory
 from seqpipe.models.attention import AdditiveAttention, local_window_attention
 from seqpipe.models.core import BuildCell, CellSpec, cell_name, make_core, needs_step, reorder_state
 from seqpipe.models.rnn import RecurrentStack
@@ -112,6 +112,7 @@ class RecurrentLM(nn.Module):
         if self.lookback is not None:
             self.copy = nn.Linear(hidden_size, K)  # copy score of each lookback's token
             self.copy_run = nn.Parameter(torch.zeros(K, MAX_RUN + 1))  # ... by repeat length
+            self.register_buffer("run_offsets", torch.arange(K) * (MAX_RUN + 1), persistent=False)
 
     def _form(self, candidates: torch.Tensor, runs: torch.Tensor, position: torch.Tensor):
         """Lookback inputs [..., F] from candidates/runs [..., K] and bar position [...]."""
@@ -134,14 +135,31 @@ class RecurrentLM(nn.Module):
             logits = F.linear(out, self.embed.weight, self.head_bias)
         else:
             logits = F.linear(out, self.head.weight, self.head.bias)
+        if isinstance(form, RowMemory):  # one row, in eval: only the lookbacks that hold a token
+            return self._row_copy(hidden, logits, form)
         if form is not None:  # each lookback's token gets its copy score
             candidates, runs = form
-            score = self.copy(hidden) + self.copy_run.gather(
-                1, runs.clamp(max=MAX_RUN).reshape(-1, runs.shape[-1]).t()
-            ).t().reshape(runs.shape)
-            score = torch.where(candidates >= 0, score, 0.0)
+            by_run = self.copy_run.view(-1)[runs.clamp(max=MAX_RUN) + self.run_offsets]
+            score = torch.where(candidates >= 0, self.copy(hidden) + by_run, 0.0)
             logits = logits.scatter_add(-1, candidates.clamp(min=0), score)
         return logits
+
+    def _row_copy(self, hidden: torch.Tensor, logits: torch.Tensor, bars: RowMemory):
+        """The copy scores for one row, picked in Python: nothing to do where no lookback
+        holds a token, else one small product with those lookbacks' weights."""
+        ks = tuple(k for k, c in enumerate(bars.cands) if c >= 0)
+        if not ks:
+            return logits
+        cache = self._copy_cache
+        if ks not in cache:
+            cache[ks] = self.copy.weight[list(ks)].t().contiguous()
+        if "bias" not in cache:
+            cache["bias"], cache["run"] = self.copy.bias.tolist(), self.copy_run.tolist()
+        bias, run = cache["bias"], cache["run"]
+        scores = [bias[k] + run[k][min(bars.run_list[k], MAX_RUN)] for k in ks]
+        score = torch.addmm(torch.tensor([scores], dtype=hidden.dtype), hidden, cache[ks])
+        index = torch.tensor([[bars.cands[k] for k in ks]], device=logits.device)
+        return logits.scatter_add(-1, index, score)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         tokens = tokens.clamp(min=0)  # padding ids (e.g. -100) never matter
@@ -167,6 +185,7 @@ class RecurrentLM(nn.Module):
             state["bars"] = self.lookback.to(device).start(batch_size, device)
             if "gates_in" in state:
                 state["form_gates"] = self._form_gate_tables()
+                self._copy_cache = {}  # eval-mode copy weights for _row_copy, per state
         if self.window:
             h = self.embed.weight.new_zeros(batch_size, self.window, self.stack.output_size)
             state["values"] = h.to(device)
@@ -182,7 +201,8 @@ class RecurrentLM(nn.Module):
         form = extra = None
         if self.lookback is not None:
             bars = new["bars"] = self.lookback.write(state["bars"], token)
-            form = (bars.candidates, bars.runs)
+            fast = "form_gates" in state and isinstance(bars, RowMemory)
+            form = bars if fast else (bars.candidates, bars.runs)
             if "form_gates" in state:
                 extra = self._form_gates(bars, state["form_gates"])
             else:
@@ -220,37 +240,39 @@ class RecurrentLM(nn.Module):
         return F.linear(self.embed.weight, w_token, rnn.bias_ih_l0 + rnn.bias_hh_l0)
 
     @torch.no_grad()
-    def _form_gate_tables(self) -> tuple[torch.Tensor, ...]:
-        """Layer 0's gates from the lookback inputs, as tables like :meth:`_input_gates`:
-        bar position [POSITIONS, 4H], each lookback's token [K * (V + 1), 4H] (lookback k's
-        rows at offset k * (V + 1)) and the repeat flags' weights [2K, 4H]."""
+    def _form_gate_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer 0's gates from the lookback inputs as one table, like :meth:`_input_gates`:
+        rows for each bar position, then per lookback one for "none" and one per token,
+        then per lookback one per repeat length; and each block's first row [1 + 2K].
+        A step's share of the gates is then one lookup of 1 + 2K rows and a sum."""
         w = self.stack.rnn.weight_ih_l0[:, self.embed.embedding_dim :]
         P = self.position_embed.embedding_dim
         F_, K = self.lookback_embed.embedding_dim, len(self.lookback.distances)
         per_k = w[:, P:].reshape(w.shape[0], K, F_ + 2)  # [4H, K, F + 2]
-        position = self.position_embed.weight @ w[:, :P].t()
-        looked = torch.einsum("vf,gkf->kvg", self.lookback_embed.weight, per_k[..., :F_])
-        flags = per_k[..., F_:].permute(1, 2, 0).reshape(2 * K, -1)  # [K * 2, 4H]
-        return position, looked.reshape(-1, w.shape[0]), flags
+        embed = self.lookback_embed.weight
+        embed = torch.cat([embed[-1:], embed[:-1]])  # "none" first: row = token + 1
+        runs = torch.arange(MAX_RUN + 1, dtype=w.dtype, device=w.device)
+        flags = torch.stack([runs / MAX_RUN, (runs > 0).to(w.dtype)], 1)  # [MAX_RUN + 1, 2]
+        blocks = [self.position_embed.weight @ w[:, :P].t()]
+        blocks += [embed @ per_k[:, k, :F_].t() for k in range(K)]
+        blocks += [flags @ per_k[:, k, F_:].t() for k in range(K)]
+        sizes = torch.tensor([len(b) for b in blocks], device=w.device)
+        starts = sizes.cumsum(0) - sizes
+        starts[1 : K + 1] += 1  # a candidate's row is its token + 1 (-1, none: row 0)
+        return torch.cat(blocks), starts, starts.tolist()
 
     def _form_gates(self, bars, tables) -> torch.Tensor:
-        """[B, 4H]: what ``_form(...) @ W_ih[:, E:].T`` gives, by table lookups."""
-        position, looked, flags = tables
-        K = bars.candidates.shape[1]
-        none = self.lookback_embed.num_embeddings - 1
-        index = torch.where(bars.candidates >= 0, bars.candidates, none)
-        index = index + self.lookback_offsets(K, none + 1, index.device)
-        runs = bars.runs.clamp(max=MAX_RUN).to(position.dtype)
-        run_flags = torch.stack([runs / MAX_RUN, (runs > 0).to(runs.dtype)], -1).flatten(1)
-        gates = looked.index_select(0, index.flatten()).view(*index.shape, -1).sum(1)
-        gates += position.index_select(0, (bars.position // 2).clamp(max=POSITIONS - 1))
-        return torch.addmm(gates, run_flags, flags)
-
-    def lookback_offsets(self, K: int, rows: int, device) -> torch.Tensor:
-        offsets = getattr(self, "_offsets", None)
-        if offsets is None or offsets.device != torch.device(device):
-            offsets = self._offsets = torch.arange(K, device=device) * rows
-        return offsets
+        """[B, 4H]: what ``_form(...) @ W_ih[:, E:].T`` gives, by one table lookup."""
+        table, starts, start_list = tables
+        if isinstance(bars, RowMemory):  # one row: the index in Python
+            where = min(bars.time % bars.bar // 2, POSITIONS - 1)
+            runs = [min(r, MAX_RUN) for r in bars.run_list]
+            index = [i + s for i, s in zip([where, *bars.cands, *runs], start_list, strict=True)]
+            return table.index_select(0, torch.tensor(index, device=table.device)).sum(0, True)
+        where = (bars.position // 2).clamp(max=POSITIONS - 1)
+        index = torch.cat([where[:, None], bars.candidates, bars.runs.clamp(max=MAX_RUN)], 1)
+        rows = table.index_select(0, (index + starts).flatten())
+        return rows.view(*index.shape, -1).sum(1)
 
     def _cell_step(
         self, token: torch.Tensor, state: State, extra: torch.Tensor | None = None
