@@ -14,6 +14,7 @@ the training row the training-tune ceiling. Prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 
@@ -36,11 +37,14 @@ COLUMNS = [
 ]
 
 
-def score(pipeline, held_out, nll: float, melodies: int, repeat: float) -> dict:
+def score(pipeline, held_out, nll: float, melodies: int, repeat: float, temperature=None,
+          top_p=None) -> dict:  # fmt: skip
     from seqpipe.decoders.sampling import Sampler
 
     base = pipeline.decoder
-    pipeline.decoder = Sampler(base.temperature, base.top_k, base.top_p, repeat=repeat)
+    pipeline.decoder = Sampler(
+        temperature or base.temperature, base.top_k, top_p or base.top_p, repeat=repeat
+    )
     try:
         return report.melody_metrics(pipeline, held_out, nll, sample_melodies=melodies)
     finally:
@@ -81,6 +85,9 @@ def main() -> None:
     parser.add_argument("bundles", nargs="+")
     parser.add_argument("--repeat", type=float, nargs="+", default=[0.0])
     parser.add_argument("--melodies", type=int, default=100)
+    parser.add_argument("--temperature", type=float, nargs="+", default=[None])
+    parser.add_argument("--top-p", type=float, nargs="+", default=[None])
+    parser.add_argument("--no-markov", action="store_true", help="skip the Markov row")
     parser.add_argument("--json")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -92,14 +99,20 @@ def main() -> None:
         metrics = evaluate(pipeline, examples, batch_size=16)
         enc = pipeline.features
         held_out = [enc.decode(e.tokens) for e in examples]
-        if i == 0:
+        if i == 0 and not args.no_markov:
             markov, extra = markov_row(pipeline, held_out, args.melodies)
             rows[f"Markov order {extra['markov_order']} (sampled)"] = markov
-        for repeat in args.repeat:
+        for repeat, temperature, top_p in itertools.product(
+            args.repeat, args.temperature, args.top_p
+        ):
             row = {k: metrics[k] for k in ("nll_per_note", "vs_markov_pct")}
-            row |= score(pipeline, held_out, metrics["nll_per_note"], args.melodies, repeat)
-            rows[f"{bundle}, repeat {repeat:g}"] = row
-            print(bundle, repeat, json.dumps({k: round(v, 3) for k, v in row.items()}), flush=True)
+            nll = metrics["nll_per_note"]
+            row |= score(pipeline, held_out, nll, args.melodies, repeat, temperature, top_p)
+            name = f"{bundle}, repeat {repeat:g}"
+            name += f", temperature {temperature:g}" if temperature else ""
+            name += f", top-p {top_p:g}" if top_p else ""
+            rows[name] = row
+            print(name, json.dumps({k: round(v, 3) for k, v in row.items()}), flush=True)
     last = rows[next(iter(rows))]
     held = {k.replace("heldout_", "gen_"): v for k, v in row.items() if k.startswith("heldout_")}
     rows["held-out tunes (first 16 bars)"] = held
