@@ -1,6 +1,7 @@
 """Give a trained melody ``rnn_lm`` lookback inputs without changing what it computes.
 
-    python scripts/grow_lookback.py folk configs/music/folk.yaml runs/folk-grown.safetensors
+    python scripts/grow_lookback.py runs/folk-base/model.safetensors configs/music/folk.yaml \
+        runs/folk-grown.safetensors
 
 The recipe's model must be the bundle's plus ``lookback_bars`` (same cell, sizes and
 layers). Every weight of the bundle is kept; the first layer's input weights gain zero

@@ -1,6 +1,6 @@
 """The melody table of docs/music.md: Markov chain, bundles and copy biases, held-out tunes.
 
-    python scripts/music_form_table.py data/folk/test.jsonl folk runs/folk-form/model.safetensors \
+    python scripts/music_form_table.py data/folk/test.jsonl runs/folk-base/model.safetensors folk \
         --repeat 0 3 --melodies 100 --json runs/form-table.json
 
 For each bundle: NLL per note on DATA and the best Markov chain (``seqpipe evaluate``'s
