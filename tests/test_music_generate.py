@@ -195,3 +195,13 @@ def test_repeat_bias_makes_melodies_repeat_earlier_bars(pipeline):
     free = generate_melodies(pipeline, request, decoder=Sampler())
     assert all(m.end == 4 * 96 for m in free)
     assert all(len(m.notes) != 16 or m.notes[4:8] != m.notes[:4] for m in free)
+
+
+def test_cli_repeat_flag_reaches_the_sampler(bundle, tmp_path):
+    out = tmp_path / "r.mid"
+    args = ["generate", "-m", bundle, "-o", str(out), "--seed", "4", "--bars", "3", "--meter",
+            "4/4", "--tempo", "120", "--primer", "D4 F#4 A4 G4", "--repeat", "200"]  # fmt: skip
+    result = CliRunner().invoke(build_cli(), args)
+    assert result.exit_code == 0, result.output
+    notes = sorted(pretty_midi.PrettyMIDI(str(out)).instruments[0].notes, key=lambda n: n.start)
+    assert [n.pitch for n in notes] == [62, 66, 69, 67] * 3  # each bar repeats the primer's
