@@ -184,7 +184,7 @@ class RecurrentLM(nn.Module):
         if self.lookback is not None:
             state["bars"] = self.lookback.to(device).start(batch_size, device)
             if "gates_in" in state:
-                state["form_gates"] = self._form_gate_tables()
+                state["form_gates"] = self._form_gate_tables(state["gates_in"])
                 self._copy_cache = {}  # eval-mode copy weights for _row_copy, per state
         if self.window:
             h = self.embed.weight.new_zeros(batch_size, self.window, self.stack.output_size)
@@ -204,7 +204,7 @@ class RecurrentLM(nn.Module):
             fast = "form_gates" in state and isinstance(bars, RowMemory)
             form = bars if fast else (bars.candidates, bars.runs)
             if "form_gates" in state:
-                extra = self._form_gates(bars, state["form_gates"])
+                extra = self._gate_index(token, bars, state["form_gates"])
             else:
                 extra = self._form(bars.candidates, bars.runs, bars.position)
         if self.training or not self.fused:
@@ -240,11 +240,11 @@ class RecurrentLM(nn.Module):
         return F.linear(self.embed.weight, w_token, rnn.bias_ih_l0 + rnn.bias_hh_l0)
 
     @torch.no_grad()
-    def _form_gate_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Layer 0's gates from the lookback inputs as one table, like :meth:`_input_gates`:
-        rows for each bar position, then per lookback one for "none" and one per token,
-        then per lookback one per repeat length; and each block's first row [1 + 2K].
-        A step's share of the gates is then one lookup of 1 + 2K rows and a sum."""
+    def _form_gate_tables(self, gates_in: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Layer 0's input gates as one table: the tokens' (``gates_in``), then the lookback
+        inputs' shares: a row per bar position, per lookback one for "none" and one per
+        token, per lookback one per repeat length; and each block's first row [2 + 2K].
+        A step's input gates are then one ``embedding_bag`` sum of 2 + 2K rows."""
         w = self.stack.rnn.weight_ih_l0[:, self.embed.embedding_dim :]
         P = self.position_embed.embedding_dim
         F_, K = self.lookback_embed.embedding_dim, len(self.lookback.distances)
@@ -253,26 +253,27 @@ class RecurrentLM(nn.Module):
         embed = torch.cat([embed[-1:], embed[:-1]])  # "none" first: row = token + 1
         runs = torch.arange(MAX_RUN + 1, dtype=w.dtype, device=w.device)
         flags = torch.stack([runs / MAX_RUN, (runs > 0).to(w.dtype)], 1)  # [MAX_RUN + 1, 2]
-        blocks = [self.position_embed.weight @ w[:, :P].t()]
+        blocks = [gates_in, self.position_embed.weight @ w[:, :P].t()]
         blocks += [embed @ per_k[:, k, :F_].t() for k in range(K)]
         blocks += [flags @ per_k[:, k, F_:].t() for k in range(K)]
         sizes = torch.tensor([len(b) for b in blocks], device=w.device)
         starts = sizes.cumsum(0) - sizes
-        starts[1 : K + 1] += 1  # a candidate's row is its token + 1 (-1, none: row 0)
+        starts[2 : K + 2] += 1  # a candidate's row is its token + 1 (-1, none: row 0)
         return torch.cat(blocks), starts, starts.tolist()
 
-    def _form_gates(self, bars, tables) -> torch.Tensor:
-        """[B, 4H]: what ``_form(...) @ W_ih[:, E:].T`` gives, by one table lookup."""
-        table, starts, start_list = tables
+    def _gate_index(self, token: torch.Tensor, bars, tables) -> torch.Tensor:
+        """[B, 2 + 2K] rows of the :meth:`_form_gate_tables` table whose sum is the step's
+        input gates: the token's, its bar position's, each lookback's token and run."""
+        _, starts, start_list = tables
         if isinstance(bars, RowMemory):  # one row: the index in Python
             where = min(bars.time % bars.bar // 2, POSITIONS - 1)
             runs = [min(r, MAX_RUN) for r in bars.run_list]
-            index = [i + s for i, s in zip([where, *bars.cands, *runs], start_list, strict=True)]
-            return table.index_select(0, torch.tensor(index, device=table.device)).sum(0, True)
+            rows = [int(token), where, *bars.cands, *runs]
+            index = [i + s for i, s in zip(rows, start_list, strict=True)]
+            return torch.tensor([index], device=token.device)
         where = (bars.position // 2).clamp(max=POSITIONS - 1)
-        index = torch.cat([where[:, None], bars.candidates, bars.runs.clamp(max=MAX_RUN)], 1)
-        rows = table.index_select(0, (index + starts).flatten())
-        return rows.view(*index.shape, -1).sum(1)
+        index = [token[:, None], where[:, None], bars.candidates, bars.runs.clamp(max=MAX_RUN)]
+        return torch.cat(index, 1) + starts
 
     def _cell_step(
         self, token: torch.Tensor, state: State, extra: torch.Tensor | None = None
@@ -281,18 +282,20 @@ class RecurrentLM(nn.Module):
 
         Same maths as the fused layer on a length-1 sequence (no dropout in eval mode), in
         ~40% less time for a one-token step on the CPU (the wrapper, not the maths, dominated).
-        An LSTM's layer 0 looks its input gates up in ``state["gates_in"]`` and adds the
-        lookback inputs' share of them (``extra``, from :meth:`_form_gates`); other cells
-        get the lookback inputs themselves as ``extra``.
+        An LSTM's layer 0 looks its input gates up in ``state["gates_in"]``, or with
+        lookback inputs sums the rows ``extra`` (:meth:`_gate_index`) of
+        ``state["form_gates"]``; other cells get the lookback inputs themselves as ``extra``.
         """
         rnn, cell = self.stack.rnn, self.cell
         hs, cs, first = [], [], 0
         x = None
         if "gates_in" in state:
             h, c = state["rnn"][0][0], state["rnn"][1][0]
-            gates = torch.addmm(state["gates_in"].index_select(0, token), h, rnn.weight_hh_l0.t())
-            if extra is not None:
-                gates = gates + extra
+            if extra is None:
+                gates_in = state["gates_in"].index_select(0, token)
+            else:
+                gates_in = F.embedding_bag(extra, state["form_gates"][0], mode="sum")
+            gates = torch.addmm(gates_in, h, rnn.weight_hh_l0.t())
             i, f, _, o = gates.sigmoid().chunk(4, 1)  # gate order i, f, g, o
             c = torch.addcmul(f * c, i, gates[:, 2 * rnn.hidden_size : 3 * rnn.hidden_size].tanh())
             x = o * c.tanh()
