@@ -135,6 +135,7 @@ def generate(
     top_k: int | None = None,
     top_p: float | None = None,
     beam: int | None = None,
+    repeat: float | None = None,
     device: str | None = "cpu",
 ) -> list[Melody]:
     """``n`` melodies from a melody bundle (default: folk), as :class:`seqpipe.midi.Melody`.
@@ -143,7 +144,8 @@ def generate(
     ``meter`` (``'6/8'``) and ``tempo`` (quarter notes per minute) fixed, or None for the
     model to choose; ``primer``: opening notes (``'D4 F#4 A4'``, one beat each, or a .mid
     file); ``scale``: every note in the key's scale. ``temperature``/``top_k``/``top_p``
-    override the bundle's sampler, ``beam`` searches instead. The same ``seed`` gives the
+    override the bundle's sampler, ``beam`` searches instead; ``repeat``: the bias (nats)
+    toward material 1, 2, 4 and 8 bars back (0: none). The same ``seed`` gives the
     same melodies. Write them with :func:`seqpipe.midi.write_midi`.
     """
     from seqpipe.music.generator import Sampling
@@ -152,5 +154,6 @@ def generate(
 
     request = make_request(n=n, bars=bars, steps=steps, key=key, meter=meter, tempo=tempo,
                            primer=primer, scale=scale, seed=seed)  # fmt: skip
-    sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p, beam=beam)
+    sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p, beam=beam,
+                        repeat=repeat)  # fmt: skip
     return generate_melodies(model, request, sampling, device)
