@@ -11,8 +11,13 @@ Graphs by model kind (``graph_kind``):
 * ``frames``: other many-to-many models: ``feats, lengths -> outputs[B,T,O], out_lengths``.
 * ``classifier``: ``feats, lengths -> logits[B,C]``.
 * ``lm_step``: the melody LM's ``step()`` as one stateful step:
-  ``token[B] int64, h[L,B,H] (, c[L,B,H]) (, pos[] int64, values, keys) -> logits[B,V], h
-  (, c) (, values, keys)``; the caller keeps the state and feeds it back.
+  ``token[B] int64, h[L,B,H] (, c[L,B,H]) (, lookback_tokens[B,K], lookback_runs[B,K],
+  bar_position[B] int64) (, pos[] int64, values, keys) -> logits[B,V], h (, c) (, values,
+  keys)``; the caller keeps the state and feeds it back. With ``lookback_bars`` the caller
+  also keeps the bar memory (:class:`seqpipe.features.melody_form.BarLookback`, whose
+  tables are in the metadata) and feeds its facts after ``token``: what the torch model's
+  ``step`` computes before :meth:`~seqpipe.models.rnn_lm.RecurrentLM.step_after`, the
+  part in the graph.
 
 Batch and time axes are dynamic. Torch's dynamo exporter freezes the time axis of
 BiGRU/RNN graphs and cannot trace packed sequences (pytorch#191855, #171978), so this uses
@@ -32,7 +37,7 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -103,32 +108,71 @@ class ClassifierGraph(nn.Module):
 
 
 class LMStepGraph(nn.Module):
-    """``RecurrentLM.step`` with its state as flat tensors (names: :func:`lm_state_names`)."""
+    """``RecurrentLM.step`` with its state as flat tensors (names: :func:`lm_state_names`);
+    with lookback inputs, ``step_after`` reading the bar memory's facts from the inputs."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
     def forward(self, token: torch.Tensor, *flat: torch.Tensor):
-        state = lm_state(self.model, list(flat))
-        logits, new = self.model.step(token, state)
+        state, bars = lm_state(self.model, list(flat))
+        logits, new = self.model.step_after(token.clamp(min=0), state, bars)
         out = [logits, *lm_flat_state(self.model, new)]
         return tuple(out)
 
 
+class BarFacts(NamedTuple):
+    """The lookback facts a step reads, as graph inputs (``BarMemory``'s attributes)."""
+
+    candidates: torch.Tensor  # [B, K] lookback_tokens
+    runs: torch.Tensor  # [B, K] lookback_runs
+    position: torch.Tensor  # [B] bar_position
+
+
+LOOKBACK_INPUTS = ("lookback_tokens", "lookback_runs", "bar_position")
+CALLER_KEPT = ("pos", *LOOKBACK_INPUTS)  # inputs the caller computes, not graph outputs
+
+
 def lm_state_names(model) -> list[str]:
+    """The step graph's inputs after ``token``."""
     names = ["h"] + (["c"] if model.cell == "lstm" else [])
+    names += list(LOOKBACK_INPUTS) if model.lookback is not None else []
     return names + (["pos", "values", "keys"] if model.window else [])
 
 
-def lm_state(model, flat: list) -> dict[str, Any]:
-    """The LM's state dict from the flat list (``pos`` stays a tensor inside a graph)."""
+def lm_state(model, flat: list) -> tuple[dict[str, Any], BarFacts | None]:
+    """The LM's state dict and lookback facts from the flat list (``pos`` stays a tensor
+    inside a graph)."""
     values = dict(zip(lm_state_names(model), flat, strict=True))
     state = {"rnn": (values["h"], values["c"]) if "c" in values else values["h"]}
     state["pos"] = values.get("pos", 0)
     if model.window:
         state["values"], state["keys"] = values["values"], values["keys"]
-    return state
+    bars = None
+    if model.lookback is not None:
+        bars = BarFacts(*(values[n] for n in LOOKBACK_INPUTS))
+    return state, bars
+
+
+def lookback_tables(model) -> dict[str, Any]:
+    """What a runtime needs to keep the bar memory itself (``BarLookback``'s arguments) and
+    what each lookback input means; in the ``seqpipe`` metadata as ``lookback``."""
+    lb = model.lookback
+    return {
+        "distances": lb.distances.tolist(),
+        "token_ticks": lb.advance.tolist(),
+        "bar_ticks": lb.bar_ticks.tolist(),
+        "body_tokens": lb.body.tolist(),
+        "inputs": {
+            "lookback_tokens": "[B,K] int64: after `token`, the token written at this place "
+            "`distances` bars back that the next token would match (-1: none)",
+            "lookback_runs": "[B,K] int64: body tokens in a row that matched their candidate",
+            "bar_position": "[B] int64: ticks into the bar after `token`",
+        },
+        "memory": "seqpipe.features.melody_form.BarLookback(token_ticks, bar_ticks, "
+        "body_tokens, distances): start(B), then write(memory, token) per step",
+    }
 
 
 def lm_flat_state(model, state: dict[str, Any]) -> list:
@@ -230,29 +274,36 @@ def _speech_example(pipeline, batch: int, length: int, waves: bool, seed: int):
 
 def _lm_example(model, batch: int, seed: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
     g = torch.Generator().manual_seed(seed)
-    token = torch.randint(0, model.embed.num_embeddings, (batch,), generator=g)
+    V = model.embed.num_embeddings
+    token = torch.randint(0, V, (batch,), generator=g)
     state = model.initial_state(batch)
-    state.pop("gates_in", None)
     flat = [torch.randn(t.shape, generator=g) * 0.5 for t in lm_flat_state(model, state)]
+    rnn = flat[: len(flat) - (2 if model.window else 0)]
+    extra = []
+    if model.lookback is not None:  # candidates (some none), runs past MAX_RUN, any bar place
+        K = len(model.lookback.distances)
+        extra += [
+            torch.randint(-1, V, (batch, K), generator=g),
+            torch.randint(0, 24, (batch, K), generator=g),
+            torch.randint(0, 200, (batch,), generator=g),
+        ]
     if model.window:  # the ring buffer partly filled: pos inside the window
-        flat.insert(len(flat) - 2, torch.tensor(model.window // 2 + seed % 2, dtype=torch.int64))
-    return token, flat
+        extra.append(torch.tensor(model.window // 2 + seed % 2, dtype=torch.int64))
+        extra += flat[len(rnn) :]
+    return token, rnn + extra
 
 
 def _graph_and_names(pipeline, kind: str, features: bool):
     model = pipeline.model
     if kind == "lm_step":
-        if getattr(model, "lookback", None) is not None:
-            raise SeqpipeError(
-                "ONNX export of an rnn_lm with lookback_bars is not supported (its bar memory "
-                "is not in the step graph); generate with --backend torch"
-            )
         names = lm_state_names(model)
-        outs = ["logits"] + [f"{n}_out" for n in names if n != "pos"]
+        outs = ["logits"] + [f"{n}_out" for n in names if n not in CALLER_KEPT]
         axes = {"token": {0: "batch"}, "logits": {0: "batch"}}
         for n in names:
             if n in ("h", "c"):
                 axes[n] = axes[f"{n}_out"] = {1: "batch"}
+            elif n in LOOKBACK_INPUTS:
+                axes[n] = {0: "batch"}
             elif n != "pos":
                 axes[n] = axes[f"{n}_out"] = {0: "batch"}
         return LMStepGraph(model), ["token", *names], outs, axes
@@ -303,6 +354,8 @@ def metadata(pipeline, kind: str, features: bool, names: tuple[list, list]) -> d
             vocab_size=pipeline.model.embed.num_embeddings,
             window=pipeline.model.window,
         )
+        if pipeline.model.lookback is not None:
+            facts["lookback"] = lookback_tables(pipeline.model)
     props = {"seqpipe": json.dumps(facts, default=str)}
     for key, value in (
         ("labels", pipeline.labels),

@@ -4,6 +4,9 @@
   so every CTC decoder (greedy, flashlight beam) decodes its output unchanged.
 * :class:`OnnxLM`: ``initial_state`` / ``step`` / ``reorder_state`` like ``rnn_lm``, so the
   samplers and the beam search of :mod:`seqpipe.decoders.sampling` drive it unchanged.
+  A model with lookback inputs keeps its bar memory in Python, the same
+  :class:`~seqpipe.features.melody_form.BarLookback` the torch model uses (O(1) per
+  token), built from the tables in the file's metadata, and feeds the graph its facts.
 
 :func:`onnx_model` gives the one a pipeline needs: its model exported to a temporary file
 (checked against PyTorch by :func:`seqpipe.deploy.export.export_onnx`), or an ONNX file
@@ -98,7 +101,19 @@ class OnnxLM(_OnnxModel):
         if self.meta.get("kind") != "lm_step":
             raise SeqpipeError(f"{path}: not a language-model step graph")
         self.state_names = self.input_names[1:]
+        self.returned = [o.name.removesuffix("_out") for o in self.session.get_outputs()[1:]]
         self.window = int(self.meta["window"])
+        self.lookback = None
+        if "lookback" in self.meta:
+            from seqpipe.features.melody_form import BarLookback
+
+            tables = self.meta["lookback"]
+            self.lookback = BarLookback(
+                torch.tensor(tables["token_ticks"]),
+                torch.tensor(tables["bar_ticks"]),
+                torch.tensor(tables["body_tokens"]),
+                tuple(tables["distances"]),
+            )
 
     def initial_state(self, batch_size: int, device=None) -> dict[str, Any]:
         m = self.meta
@@ -107,6 +122,8 @@ class OnnxLM(_OnnxModel):
         for name in self.state_names:
             if name in ("h", "c"):
                 state[name] = np.zeros(shape, np.float32)
+        if self.lookback is not None:
+            state["bars"] = self.lookback.start(batch_size, "cpu")
         if self.window:
             out = {o.name: o.shape for o in self.session.get_outputs()}
             state["values"] = np.zeros((batch_size, self.window, out["values_out"][2]), np.float32)
@@ -114,12 +131,21 @@ class OnnxLM(_OnnxModel):
         return state
 
     def step(self, token: torch.Tensor, state: dict[str, Any]):
-        feed = {"token": token.detach().to("cpu", torch.int64).numpy()}
+        token = token.detach().to("cpu", torch.int64).clamp(min=0)
+        feed = {"token": token.numpy()}
+        new: dict[str, Any] = {"pos": state["pos"] + 1}
+        if self.lookback is not None:  # the bar memory after token, as rnn_lm.step keeps it
+            bars = new["bars"] = self.lookback.write(state["bars"], token)
+            feed["lookback_tokens"] = bars.candidates.numpy()
+            feed["lookback_runs"] = bars.runs.numpy()
+            feed["bar_position"] = bars.position.numpy()
         for name in self.state_names:
-            feed[name] = np.asarray(state["pos"], np.int64) if name == "pos" else state[name]
+            if name == "pos":
+                feed[name] = np.asarray(state["pos"], np.int64)
+            elif name not in feed:
+                feed[name] = state[name]
         logits, *rest = self.session.run(None, feed)
-        new = dict(zip([n for n in self.state_names if n != "pos"], rest, strict=True))
-        new["pos"] = state["pos"] + 1
+        new.update(zip(self.returned, rest, strict=True))
         return torch.from_numpy(logits), new
 
     def reorder_state(self, state: dict[str, Any], index: torch.Tensor) -> dict[str, Any]:
@@ -131,6 +157,8 @@ class OnnxLM(_OnnxModel):
         for name in ("values", "keys"):
             if name in state:
                 new[name] = state[name][index]
+        if "bars" in state:
+            new["bars"] = state["bars"].select(torch.from_numpy(index))
         return new
 
 

@@ -197,10 +197,21 @@ class RecurrentLM(nn.Module):
     def step(self, token: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One token in, the next token's logits out; ``state`` is not modified in place."""
         token = token.clamp(min=0)
+        if self.lookback is None:
+            return self.step_after(token, state, None)
+        bars = self.lookback.write(state["bars"], token)
+        logits, new = self.step_after(token, state, bars)
+        new["bars"] = bars
+        return logits, new
+
+    def step_after(self, token: torch.Tensor, state: State, bars) -> tuple[torch.Tensor, State]:
+        """:meth:`step` once the bar memory has taken ``token`` (>= 0): ``bars`` is what the
+        lookback inputs read, ``candidates`` [B, K], ``runs`` [B, K] and ``position`` [B]
+        (a ``BarMemory``/``RowMemory``, or an exported step graph's inputs); None without
+        ``lookback_bars``. The returned state keeps ``state``'s ``bars``."""
         new: State = {**state, "pos": state["pos"] + 1}
         form = extra = None
-        if self.lookback is not None:
-            bars = new["bars"] = self.lookback.write(state["bars"], token)
+        if bars is not None:
             fast = "form_gates" in state and isinstance(bars, RowMemory)
             form = bars if fast else (bars.candidates, bars.runs)
             if "form_gates" in state:
