@@ -16,6 +16,7 @@ onnx = pytest.importorskip("onnx")
 from seqpipe.deploy.export import TOLERANCE, export_onnx  # noqa: E402
 from seqpipe.deploy.runtime import OnnxLM, read_metadata, session  # noqa: E402
 from seqpipe.errors import SeqpipeError  # noqa: E402
+from seqpipe.midi import Note  # noqa: E402
 from seqpipe.pipeline import Pipeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +86,38 @@ KINDS = {
         },
         "lm_step",
     ),
+    "rnn_lm lstm + lookback": (
+        {
+            "task": MELODY,
+            "features": {"name": "melody_events"},
+            "model": {
+                "name": "rnn_lm",
+                "embedding_size": 16,
+                "hidden_size": 32,
+                "num_layers": 2,
+                "lookback_bars": [1, 2, 4, 8],
+                "lookback_size": 8,
+            },  # fmt: skip
+        },
+        "lm_step",
+    ),
+    "rnn_lm gru + lookback + attention window": (
+        {
+            "task": MELODY,
+            "features": {"name": "melody_events"},
+            "model": {
+                "name": "rnn_lm",
+                "cell": "gru",
+                "embedding_size": 16,
+                "hidden_size": 32,
+                "num_layers": 1,
+                "attention_window": 8,
+                "lookback_bars": [1, 2],
+                "lookback_size": 4,
+            },  # fmt: skip
+        },
+        "lm_step",
+    ),
 }
 
 
@@ -93,7 +126,15 @@ def build(config: dict) -> Pipeline:
     pipeline = Pipeline.from_config(config)
     for p in pipeline.parameters():  # weights large enough that outputs are far from uniform
         p.data.mul_(3.0)
+    if hasattr(pipeline.model, "copy_run"):  # untrained copy scores are 0: make them count
+        pipeline.model.copy_run.data.normal_()
     return pipeline.eval()
+
+
+def repeating_tune(pipeline) -> list[int]:
+    """<bos> and five bars of one 4/4 bar repeated: every lookback finds its notes."""
+    notes = [Note(62 + i % 4 * 2, 12 * i, 12) for i in range(40)]
+    return [1, *pipeline.features.encode_notes(notes)]
 
 
 @pytest.mark.parametrize("name", list(KINDS))
@@ -155,23 +196,108 @@ def test_models_that_do_not_export_are_refused_in_one_line(tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_onnx_lm_generates_the_same_melodies_as_torch(tmp_path):
+@pytest.mark.parametrize(
+    "name, n",
+    [
+        ("rnn_lm gru + attention window", 3),
+        ("rnn_lm lstm + lookback", 1),  # one row: the bar memory in Python (RowMemory)
+        ("rnn_lm lstm + lookback", 3),
+        ("rnn_lm gru + lookback + attention window", 3),
+    ],
+)
+def test_onnx_lm_generates_the_same_melodies_as_torch(name, n, tmp_path):
     from seqpipe.music.generator import generate_melodies
     from seqpipe.music.request import make_request
 
-    pipeline = build(KINDS["rnn_lm gru + attention window"][0])
+    pipeline = build(KINDS[name][0])
     export_onnx(pipeline, tmp_path / "lm.onnx")
-    request = make_request(n=3, bars=4, seed=5)
+    request = make_request(n=n, bars=4, seed=5)
     torch_tunes = generate_melodies(pipeline, request)
     onnx_tunes = generate_melodies(pipeline, request, model=OnnxLM(str(tmp_path / "lm.onnx")))
     assert [t.notes for t in onnx_tunes] == [t.notes for t in torch_tunes]
     assert sum(len(t.notes) for t in torch_tunes) > 0
 
 
+@pytest.mark.parametrize("rows", [1, 2])  # one row: the bar memory in Python (RowMemory)
+def test_onnx_lm_steps_like_the_torch_model_through_a_repeating_tune(rows, tmp_path):
+    """OnnxLM keeps the bar memory and feeds the graph: logits equal torch's fast step at
+    every token while the runs grow, also after reorder_state."""
+    pipeline = build(KINDS["rnn_lm lstm + lookback"][0])
+    export_onnx(pipeline, tmp_path / "lm.onnx")
+    model, onnx_lm = pipeline.model, OnnxLM(str(tmp_path / "lm.onnx"))
+    with torch.inference_mode():
+        ours, theirs = model.initial_state(rows), onnx_lm.initial_state(rows)
+        for t in repeating_tune(pipeline):
+            token = torch.full((rows,), t)
+            want, ours = model.step(token, ours)
+            got, theirs = onnx_lm.step(token, theirs)
+            torch.testing.assert_close(got, want, atol=TOLERANCE, rtol=0)
+        assert ours["bars"].runs[:, 0].min() >= 8  # a long repeat: the run inputs mattered
+        index = torch.tensor([rows - 1, 0])
+        ours, theirs = model.reorder_state(ours, index), onnx_lm.reorder_state(theirs, index)
+        token = torch.full((2,), t)
+        torch.testing.assert_close(
+            onnx_lm.step(token, theirs)[0], model.step(token, ours)[0], atol=TOLERANCE, rtol=0
+        )
+
+
+def test_lookback_step_graph_takes_the_bar_memory_facts_described_in_its_metadata(tmp_path):
+    """The extra inputs are named and described, the tables rebuild the model's bar memory,
+    and the graph's logits follow them (a repeat run changes the copy score)."""
+    from seqpipe.features.melody_form import BarLookback
+
+    pipeline = build(KINDS["rnn_lm lstm + lookback"][0])
+    export_onnx(pipeline, tmp_path / "lm.onnx")
+    sess = session(str(tmp_path / "lm.onnx"))
+    assert [i.name for i in sess.get_inputs()] == [
+        "token", "h", "c", "lookback_tokens", "lookback_runs", "bar_position",
+    ]  # fmt: skip
+    assert [o.name for o in sess.get_outputs()] == ["logits", "h_out", "c_out"]
+    tables = read_metadata(tmp_path / "lm.onnx")["lookback"]
+    assert tables["distances"] == [1, 2, 4, 8]
+    assert set(tables["inputs"]) == {"lookback_tokens", "lookback_runs", "bar_position"}
+    ours = BarLookback(
+        torch.tensor(tables["token_ticks"]),
+        torch.tensor(tables["bar_ticks"]),
+        torch.tensor(tables["body_tokens"]),
+        tuple(tables["distances"]),
+    )
+    tokens = repeating_tune(pipeline)
+    theirs, mine = pipeline.model.lookback.start(2, "cpu"), ours.start(2, "cpu")
+    for t in tokens:
+        theirs = pipeline.model.lookback.write(theirs, torch.tensor([t, t]))
+        mine = ours.write(mine, torch.tensor([t, t]))
+        assert mine.candidates.tolist() == theirs.candidates.tolist()
+        assert mine.runs.tolist() == theirs.runs.tolist()
+    assert (theirs.candidates >= 0).any() and (theirs.runs > 0).any()
+    feed = {
+        "token": torch.tensor([tokens[-1]] * 2).numpy(),
+        "h": torch.zeros(2, 2, 32).numpy(),
+        "c": torch.zeros(2, 2, 32).numpy(),
+        "lookback_tokens": theirs.candidates.numpy(),
+        "lookback_runs": (theirs.runs * torch.tensor([[1], [0]])).numpy(),  # row 2: no run
+        "bar_position": theirs.position.numpy(),
+    }
+    logits = sess.run(None, feed)[0]
+    assert abs(logits[0] - logits[1]).max() > 1e-3
+
+
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "seqpipe", *args], capture_output=True, text=True, cwd=ROOT
     )
+
+
+def test_cli_generate_with_the_onnx_backend_writes_the_same_midi_file(tmp_path):
+    """The shipped folk (lookback inputs): --backend onnx exports its step graph, checks it
+    and writes the bytes the torch backend writes for a seed."""
+    files = []
+    for backend in ("torch", "onnx"):
+        files.append(tmp_path / f"{backend}.mid")
+        out = run("generate", "-o", str(files[-1]), "--seed", "3", "--backend", backend)
+        assert out.returncode == 0, out.stderr
+    assert files[0].stat().st_size > 100
+    assert files[1].read_bytes() == files[0].read_bytes()
 
 
 def test_cli_export_and_transcribe_with_the_onnx_backend(tmp_path):

@@ -133,13 +133,3 @@ def test_lookback_model_saves_loads_and_generates(tmp_path):
 
     melodies = generate_melodies(loaded, Request(n=2, bars=2, time_signature=(6, 8), seed=0))
     assert all(m.end == 2 * 72 for m in melodies)
-
-
-def test_onnx_export_refuses_a_lookback_model_in_one_line(tmp_path):
-    pytest.importorskip("onnxruntime")
-    from seqpipe.deploy.export import export_onnx
-    from seqpipe.errors import SeqpipeError
-
-    with pytest.raises(SeqpipeError, match="lookback_bars is not supported"):
-        export_onnx(lookback_model("lstm"), tmp_path / "lm.onnx")
-    assert not (tmp_path / "lm.onnx").exists()
