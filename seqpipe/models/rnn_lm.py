@@ -22,6 +22,8 @@ the token written at the same place 1, 2, 4 and 8 bars back and how long the mel
 has been repeating each, and the output gets a learned copy score for each of those
 tokens (a pointer to earlier bars, gated by the output and the repeat's length). The
 task wires in the token timing (``token_ticks``, ``bar_ticks``, ``body_tokens``).
+``step`` writes the token to the bar memory, then ``step_after`` does the rest from the
+memory's facts (the part an ONNX step graph holds: :mod:`seqpipe.deploy.export`).
 
 ``cell`` is any recurrent core (``models/core.py``). The built-in ``lstm``/``gru``/``rnn``
 step through their layers' cells directly (``_cell_step``); a plugin's core steps with its
