@@ -131,14 +131,12 @@ class OnnxLM(_OnnxModel):
         return state
 
     def step(self, token: torch.Tensor, state: dict[str, Any]):
-        token = token.detach().to("cpu", torch.int64).clamp(min=0)
-        feed = {"token": token.numpy()}
+        tokens = np.maximum(token.detach().cpu().numpy().astype(np.int64, copy=False), 0)
+        feed = {"token": tokens}
         new: dict[str, Any] = {"pos": state["pos"] + 1}
         if self.lookback is not None:  # the bar memory after token, as rnn_lm.step keeps it
-            bars = new["bars"] = self.lookback.write(state["bars"], token)
-            feed["lookback_tokens"] = bars.candidates.numpy()
-            feed["lookback_runs"] = bars.runs.numpy()
-            feed["bar_position"] = bars.position.numpy()
+            bars = new["bars"] = self.lookback.write(state["bars"], torch.from_numpy(tokens))
+            feed.update(_lookback_feed(bars))
         for name in self.state_names:
             if name == "pos":
                 feed[name] = np.asarray(state["pos"], np.int64)
@@ -160,6 +158,24 @@ class OnnxLM(_OnnxModel):
         if "bars" in state:
             new["bars"] = state["bars"].select(torch.from_numpy(index))
         return new
+
+
+def _lookback_feed(bars) -> dict[str, np.ndarray]:
+    """The step graph's lookback inputs from a bar memory (one row's from its Python lists:
+    building tensors would cost more than the memory's own update)."""
+    from seqpipe.features.melody_form import RowMemory
+
+    if isinstance(bars, RowMemory):
+        return {
+            "lookback_tokens": np.array([bars.cands], np.int64),
+            "lookback_runs": np.array([bars.run_list], np.int64),
+            "bar_position": np.array([bars.time % bars.bar], np.int64),
+        }
+    return {
+        "lookback_tokens": bars.candidates.numpy(),
+        "lookback_runs": bars.runs.numpy(),
+        "bar_position": bars.position.numpy(),
+    }
 
 
 def onnx_model(pipeline, path: str | None = None, threads: int | None = None):
