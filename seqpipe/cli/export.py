@@ -21,10 +21,10 @@ def command(model: str, output: str, features: bool, no_check: bool) -> None:
     Speech (CTC) models: feats[B,T,F], lengths[B] -> log_probs[B,T',V], out_lengths[B]
     (with --features: waves[B,N], lengths[B] -> log_probs, out_lengths, frames);
     classifiers: -> logits[B,C]; melody LMs: one step(), token[B] and the state (and
-    the lookback facts, with lookback_bars) in, logits[B,V] and the next state out. Batch and time axes are dynamic; labels, sample
-    rate and the feature/model/decoder config are in the metadata props. The file is
-    kept only if onnxruntime matches PyTorch (max abs diff < 1e-4) at two batch sizes
-    and two lengths.
+    the lookback facts, with lookback_bars) in, logits[B,V] and the next state out.
+    Batch and time axes are dynamic; labels, sample rate and the feature/model/decoder
+    config are in the metadata props. The file is kept only if onnxruntime matches
+    PyTorch (max abs diff < 1e-4) at two batch sizes and two lengths.
 
     \b
     Examples:
