@@ -209,6 +209,7 @@ def score_notes(
 
     def parts(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         notes = np.asarray(notes, dtype=np.float64).reshape(-1, 3)
+        notes = notes[np.argsort(notes[:, 0], kind="stable")]
         intervals = notes[:, :2].copy()
         intervals[:, 1] = np.maximum(intervals[:, 1], intervals[:, 0] + 1e-3)
         return intervals, 440.0 * 2 ** ((notes[:, 2] - 69) / 12)
