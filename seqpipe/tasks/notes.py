@@ -72,7 +72,11 @@ class NotesTask(Task):
     def wire(self, features: Any) -> dict[str, Any]:
         self.features = features
         self.frame_seconds = features.hop_length / features.sample_rate
-        return {"input_size": features.output_size, "output_size": 2 + self.pitches}
+        wiring = {"input_size": features.output_size, "output_size": 2 + self.pitches}
+        if hasattr(features, "bins_per_semitone"):  # the decoder refines pitch from the CQT
+            wiring["spectrum_fmin_midi"] = features.fmin_midi
+            wiring["spectrum_bins_per_semitone"] = features.bins_per_semitone
+        return wiring
 
     # -- data ----------------------------------------------------------------------
 
