@@ -82,6 +82,22 @@ def test_note_peaks_onsets_voicing_and_pitch_vote():
     assert len(notes) == 2
 
 
+def test_pitch_refinement_moves_a_sharp_note_to_the_nearest_semitone():
+    decoder = NotePeaks(refine_pitch=True, spectrum_fmin_midi=35, spectrum_bins_per_semitone=3)
+    bins = (np.arange(234) - 1) / 3 + 35  # the pitch (MIDI) at each bin's centre
+
+    def sung(f0: float) -> np.ndarray:  # harmonics 1-4 of f0, as dB / 80 in [-1, 0]
+        amp = sum(
+            np.exp(-0.5 * ((bins - f0 - 12 * np.log2(h)) / 0.2) ** 2) / h for h in (1, 2, 3, 4)
+        )
+        return np.tile(np.log10(amp + 1e-4) / 4, (10, 1))
+
+    assert decoder.nearest_semitone(sung(60.7), 60) == 61  # 70 cents sharp of the model's C4
+    assert decoder.nearest_semitone(sung(60.2), 60) == 60
+    assert decoder.nearest_semitone(sung(59.4), 60) == 59
+    assert decoder.nearest_semitone(sung(64.0), 60) in (59, 60, 61)  # never more than one away
+
+
 def test_score_notes_is_mir_eval_with_pitch():
     ref = np.array([[0.0, 0.5, 60], [0.5, 1.0, 62.2]])
     assert score_notes(ref, ref)["onset_f1"] == 1.0
