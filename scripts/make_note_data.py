@@ -44,8 +44,11 @@ def main() -> None:
         "--held-out", action="store_true", help="only the held-out programs, no voice"
     )
     parser.add_argument(
-        "--wav", action="store_true", help="write WAV + MIDI per excerpt, no shards"
+        "--wav",
+        action="store_true",
+        help="write WAV + MIDI per excerpt and a manifest (excerpts.jsonl), no shards",
     )
+    parser.add_argument("--clean", action="store_true", help="no room, microphone or noise")
     parser.add_argument("--soundfont", default=DEFAULT_SOUNDFONT)
     args = parser.parse_args()
 
@@ -55,6 +58,10 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     programs = HELD_OUT_PROGRAMS if args.held_out else None
+    if args.clean:
+        import seqpipe.data.melody_audio as melody_audio
+
+        melody_audio.finish = lambda audio, rng: audio  # as FluidSynth plays it
     voice = 0.0 if args.held_out else args.voice_share
     made, shard, pending, started = 0, args.first, [], time.time()
     while made < args.examples:
@@ -74,11 +81,20 @@ def main() -> None:
 
 
 def write_wavs(batch, out: Path, first: int) -> None:
+    import json
+
     import pretty_midi
 
     from seqpipe.audio import write_audio
 
     for i, excerpt in enumerate(batch, first):
+        row = {
+            "audio": f"excerpt-{i}.wav",
+            "notes": excerpt.notes.tolist(),
+            "origin": excerpt.source,
+        }
+        with open(out / "excerpts.jsonl", "a") as manifest:
+            manifest.write(json.dumps(row) + "\n")
         write_audio(out / f"excerpt-{i}.wav", excerpt.audio, SAMPLE_RATE)
         pm = pretty_midi.PrettyMIDI()
         program = int(excerpt.source.split(":")[1]) if excerpt.source.startswith("gm:") else 0
