@@ -60,10 +60,14 @@ class CQT(_LibrosaFeatures):
     def compute(self, y: np.ndarray) -> np.ndarray:
         librosa = _librosa()
 
+        import warnings
+
         per = self.bins_per_semitone
         fmin = librosa.midi_to_hz(self.fmin_midi - (per - 1) / (2 * per))
-        C = librosa.cqt(y, sr=self.sample_rate, hop_length=self.hop_length, n_bins=self.n_bins,
-                        fmin=fmin, bins_per_octave=12 * per)  # fmt: skip
+        with warnings.catch_warnings():  # short clips: librosa warns of its low octaves' FFT size
+            warnings.filterwarnings("ignore", message="n_fft=.* is too large", category=UserWarning)
+            C = librosa.cqt(y, sr=self.sample_rate, hop_length=self.hop_length, n_bins=self.n_bins,
+                            fmin=fmin, bins_per_octave=12 * per)  # fmt: skip
         return librosa.amplitude_to_db(np.abs(C), ref=np.max) / 80.0
 
 
