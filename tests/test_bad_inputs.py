@@ -412,6 +412,60 @@ def g_render_to_an_unknown_type(tmp, mp, fx):  # defect 8: wrote WAV data as .xy
     )
 
 
+def g_missing_recording_primer(tmp, mp, fx):
+    return Expect(
+        generate(fx, "-o", tmp / "t.mid", "--primer", tmp / "hum.wav"),
+        1,
+        [("--primer", "hum.wav", "no such file")],
+        absent=[tmp / "t.mid"],
+    )
+
+
+# -- notes (melody transcription, the bundled `melody` model) ----------------------
+
+
+def n_bad_and_missing_recordings(tmp, mp, fx):
+    (tmp / "bad.wav").write_text("not audio")
+    good = speech(tmp / "good.wav")
+    args = ["notes", str(tmp / "bad.wav"), str(tmp / "gone.wav"), str(good), "-o", str(tmp / "out")]
+    return Expect(
+        args,
+        1,
+        [("bad.wav", "cannot read audio"), ("gone.wav", "no such file"), ("2 of 3", "failed")],
+        written=[tmp / "out" / "good.mid"],
+    )
+
+
+def n_one_midi_file_for_two_inputs(tmp, mp, fx):
+    a, b = speech(tmp / "a.wav"), speech(tmp / "b.wav")
+    return Expect(
+        ["notes", str(a), str(b), "-o", str(tmp / "x.mid")],
+        1,
+        [("x.mid", "one MIDI file for 2 inputs")],
+        absent=[tmp / "x.mid"],
+    )
+
+
+def n_plot_of_unknown_type(tmp, mp, fx):
+    a = speech(tmp / "a.wav")
+    return Expect(
+        ["notes", str(a), "-o", str(tmp / "x.mid"), "--plot", str(tmp / "x.xyz")],
+        1,
+        [("x.xyz", "cannot draw a plot of this type")],
+        absent=[tmp / "x.mid"],
+    )
+
+
+def n_speech_model(tmp, mp, fx):
+    a = speech(tmp / "a.wav")
+    return Expect(
+        ["notes", str(a), "-m", fx.speech, "-o", str(tmp / "x.mid")],
+        1,
+        [("not a melody transcription model", "'speech'")],
+        absent=[tmp / "x.mid"],
+    )
+
+
 def needs_fluidsynth() -> None:
     import shutil
 
@@ -686,6 +740,11 @@ CASES = [
     g_plot_of_unknown_type,
     g_too_many_bars,
     g_midi_primer_longer_than_the_bars,
+    g_missing_recording_primer,
+    n_bad_and_missing_recordings,
+    n_one_midi_file_for_two_inputs,
+    n_plot_of_unknown_type,
+    n_speech_model,
     g_render_to_an_unknown_type,
     g_render_flac_is_flac,
     g_junk_soundfont,

@@ -16,6 +16,10 @@ BUNDLES = {
         "en-small.safetensors",
         "open-vocabulary English, 16 kHz CTC BiGRU + word 3-gram beam (configs/speech/en-small.yaml)",
     ),
+    "melody": (
+        "melody.safetensors",
+        "melody transcription (audio -> notes), CQT note tracker (configs/music/melody.yaml), default of seqpipe notes",
+    ),
     "digits": (
         "digits.safetensors",
         "connected English digits, two 8 kHz MFCC CTC BiGRUs averaged + digit-lexicon beam (configs/speech/digits.yaml)",

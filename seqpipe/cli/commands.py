@@ -18,6 +18,7 @@ BUILTIN_COMMANDS = (
     "plot",
     "sweep",
     "transcribe",
+    "notes",
     "generate",
     "data",
     "lm",

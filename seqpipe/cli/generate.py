@@ -19,8 +19,9 @@ import click
 @click.option("--tempo", "--qpm", "tempo", type=float,
               help="Quarter notes per minute (default: a .mid primer's, else the model picks; "
               "--qpm: Magenta's name).")  # fmt: skip
-@click.option("--primer", help="Opening notes: 'C4 E4 G4', '60 64 67' (a beat each, r = rest) "
-              "or a .mid (its meter, tempo and key are kept unless given).")  # fmt: skip
+@click.option("--primer", help="Opening notes: 'C4 E4 G4', '60 64 67' (a beat each, r = rest), "
+              "a .mid (its meter, tempo and key are kept unless given) or a recording "
+              "(.wav/.flac/.ogg/.mp3: its melody, transcribed, at its tempo).")  # fmt: skip
 @click.option("--scale", is_flag=True, help="Keep every note in the scale of --key.")
 @click.option("--seed", type=int, help="Random seed (default: random, printed).")
 @click.option(

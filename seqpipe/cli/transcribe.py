@@ -81,11 +81,14 @@ def decoding_options(command):
               "en-small, or digits while en-small is not bundled).")  # fmt: skip
 @click.option("-f", "--format", "formats", multiple=True, type=click.Choice(FORMAT_CHOICES),
               help="Write these files (repeatable). Without -f/-o the text goes to stdout.")  # fmt: skip
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False),
-              help="Write outputs here instead of next to each input ('-' = stdout).")  # fmt: skip
+@click.option("-o", "--output-dir", type=click.Path(),
+              help="Write outputs here instead of next to each input ('-' = stdout); "
+              "with --to midi also a .mid file.")  # fmt: skip
+@click.option("--to", type=click.Choice(["text", "midi"]), default="text", show_default=True,
+              help="text: speech to text; midi: a melody to MIDI notes ('seqpipe notes').")  # fmt: skip
 @decoding_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def command(paths, formats, output_dir, quiet, **options) -> None:
+def command(paths, formats, output_dir, quiet, to, **options) -> None:
     """Transcribe audio PATHS: files, directories (recursive), globs, or - for stdin.
 
     \b
@@ -105,7 +108,13 @@ def command(paths, formats, output_dir, quiet, **options) -> None:
       cat talk.flac | seqpipe transcribe - -m digits
       seqpipe transcribe talk.wav --beam-size 50 --lm lm.arpa
       seqpipe transcribe meeting.wav --hotwords "Nguyen, seqpipe" -f srt
+      seqpipe transcribe hum.wav --to midi -o hum.mid    # melody notes (default -m melody)
     """
+    if to == "midi":
+        from seqpipe.cli.notes import write_midi_files
+
+        model, device = options["model"] or "melody", options["device"]
+        return write_midi_files(paths, output_dir, model=model, device=device, plot=None, program=0)
     from rich.console import Console
 
     from seqpipe.speech.files import transcribe_files

@@ -28,4 +28,9 @@ def register_decoders(register):
     register(
         "beam", "seqpipe.decoders.sampling:BeamSearch", help="beam search over token sequences"
     )
+    register(
+        "note_peaks",
+        "seqpipe.decoders.notes:NotePeaks",
+        help="note tracker posteriors -> notes: onset peaks, voicing, pitch vote",
+    )
     pass

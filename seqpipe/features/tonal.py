@@ -45,19 +45,29 @@ class _LibrosaFeatures(nn.Module):
 
 
 class CQT(_LibrosaFeatures):
-    """Log-magnitude constant-Q spectrogram: ``n_bins`` semitone bins from ``fmin_midi``."""
+    """Log-magnitude constant-Q spectrogram: ``n_bins`` bins from ``fmin_midi``,
+    ``bins_per_semitone`` to a semitone (with 3, the middle bin of each group of three is
+    centred on the semitone, so a slightly sharp or flat note still lands in its group)."""
 
     def __init__(self, sample_rate: PositiveInt = 22050, hop_length: PositiveInt = 512,
-                 n_bins: PositiveInt = 84, fmin_midi: PositiveInt = 24):  # fmt: skip
+                 n_bins: PositiveInt = 84, fmin_midi: PositiveInt = 24,
+                 bins_per_semitone: PositiveInt = 1):  # fmt: skip
         super().__init__(sample_rate, hop_length)
         self.n_bins, self.fmin_midi = n_bins, fmin_midi
+        self.bins_per_semitone = bins_per_semitone
         self.output_size = n_bins
 
     def compute(self, y: np.ndarray) -> np.ndarray:
         librosa = _librosa()
 
-        C = librosa.cqt(y, sr=self.sample_rate, hop_length=self.hop_length, n_bins=self.n_bins,
-                        fmin=librosa.midi_to_hz(self.fmin_midi))  # fmt: skip
+        import warnings
+
+        per = self.bins_per_semitone
+        fmin = librosa.midi_to_hz(self.fmin_midi - (per - 1) / (2 * per))
+        with warnings.catch_warnings():  # short clips: librosa warns of its low octaves' FFT size
+            warnings.filterwarnings("ignore", message="n_fft=.* is too large", category=UserWarning)
+            C = librosa.cqt(y, sr=self.sample_rate, hop_length=self.hop_length, n_bins=self.n_bins,
+                            fmin=fmin, bins_per_octave=12 * per)  # fmt: skip
         return librosa.amplitude_to_db(np.abs(C), ref=np.max) / 80.0
 
 

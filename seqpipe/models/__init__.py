@@ -56,3 +56,10 @@ def register_models(register):
         help="listen-attend-spell: pyramidal BiLSTM + attention decoder + joint CTC head",
         shape=(many, "seq2seq"),
     )
+    # melody transcription (docs/music.md)
+    register(
+        "note_tracker",
+        "seqpipe.models.note_tracker:NoteTracker",
+        help="CQT + harmonic stacking -> conv + bidirectional core (cell:) -> onset/voiced/pitch per frame",
+        shape=many,
+    )

@@ -7,10 +7,12 @@ the parameter as the Python API spells it (:class:`seqpipe.errors.ParameterError
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from seqpipe.errors import ParameterError
 from seqpipe.midi import TPQ, Note
 
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")  # a recording primer is transcribed
 STEP_TICKS = TPQ // 4  # steps count 16th notes, whatever the encoding
 MAX_BARS = 1000  # bars (and steps / 16): longer requests are refused, not run for hours
 MAX_MELODIES = 1000
@@ -42,7 +44,8 @@ def parse_meter(text: str | None) -> tuple[int, int] | None:
 
 
 def parse_primer(text: str, time_signature: tuple[int, int] = (4, 4)) -> list[Note]:
-    """A MIDI file, or note names / MIDI numbers ('C4 E4 G4', '60 64 67', 'r' for a rest).
+    """A MIDI file, a recording of a melody (transcribed), or note names / MIDI numbers
+    ('C4 E4 G4', '60 64 67', 'r' for a rest).
 
     Each named note lasts one beat of the meter (a quarter in 4/4, an eighth in 6/8).
     """
@@ -57,6 +60,8 @@ def parse_primer(text: str, time_signature: tuple[int, int] = (4, 4)) -> list[No
         if not path.exists():
             raise ParameterError("primer", "no such file", text)
         return read_midi(path).notes
+    if path.suffix.lower() in AUDIO_SUFFIXES:
+        return audio_primer(path).notes
     beat = 4 * TPQ // time_signature[1]
     notes, time = [], 0
     items = text.replace(",", " ").split()
@@ -72,6 +77,23 @@ def parse_primer(text: str, time_signature: tuple[int, int] = (4, 4)) -> list[No
     return notes
 
 
+def audio_primer(path: Path):
+    """A recording's melody, transcribed by the bundled ``melody`` model (once per file),
+    on a 16th-note grid at the recording's tempo."""
+    from seqpipe.errors import SeqpipeError
+    from seqpipe.music.melody_transcriber import notes_to_melody, recording_notes
+
+    if not path.exists():
+        raise ParameterError("primer", "no such file", str(path))
+    try:
+        notes, tempo = recording_notes(path)
+    except SeqpipeError as exc:
+        raise ParameterError("primer", str(exc)) from None
+    if not len(notes):
+        raise ParameterError("primer", "no notes heard in the recording", str(path))
+    return notes_to_melody(notes, tempo, name=path.stem)
+
+
 def primer_facts(text: str) -> dict:
     """The meter, tempo and key a .mid primer's file states (``{}`` for note names; a key
     only if the file has a key signature)."""
@@ -80,6 +102,8 @@ def primer_facts(text: str) -> dict:
     from seqpipe.midi import read_midi
 
     path = Path(text)
+    if path.suffix.lower() in AUDIO_SUFFIXES and path.exists():
+        return {"tempo": audio_primer(path).tempo}
     if path.suffix.lower() not in (".mid", ".midi") or not path.exists():
         return {}
     melody = read_midi(path)

@@ -20,4 +20,9 @@ def register_tasks(register):
         "seqpipe.tasks.speech:SpeechTask",
         help="speech-to-text from JSONL manifests: CTC (+attention) loss, WER/CER",
     )
+    register(
+        "notes",
+        "seqpipe.tasks.notes:NotesTask",
+        help="melody transcription: onset/voiced/pitch per frame, mir_eval note F1",
+    )
     pass
