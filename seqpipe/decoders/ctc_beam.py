@@ -32,7 +32,7 @@ import torch
 
 from seqpipe.decoders.arpa import SPECIAL_WORDS, arpa_unigrams, read_lexicon
 from seqpipe.decoders.ctc_greedy import ctc_posteriors
-from seqpipe.decoders.hypothesis import DecodeOutput, Hypothesis, TokenText
+from seqpipe.decoders.hypothesis import DecodeOutput, Hypothesis, SettledText, TokenText
 from seqpipe.errors import SeqpipeError
 from seqpipe.types import NonNegativeInt, PositiveFloat, PositiveInt
 
@@ -354,10 +354,7 @@ class CTCBeam:
         self, log_probs: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> list[Hypothesis]:
         """Decode log-probs [B,T,V] (CPU or not) with valid lengths [B]."""
-        emissions = torch.log_softmax(log_probs.float(), dim=-1).cpu()
-        if self.extra_sil:
-            pad = emissions.new_full((*emissions.shape[:2], 1), -1e9)
-            emissions = torch.cat([emissions, pad], dim=-1)
+        emissions = self._emissions(log_probs)
         B, T, _ = emissions.shape
         lengths = [T] * B if lengths is None else torch.as_tensor(lengths).tolist()
         self._shared()  # build once, before any thread needs it
@@ -385,6 +382,21 @@ class CTCBeam:
             )
         return hyps
 
+    def _emissions(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """Log-softmaxed float CPU emissions [..., V'] as flashlight reads them (a word
+        vocabulary gets the silence column it never emits)."""
+        emissions = torch.log_softmax(log_probs.float(), dim=-1).cpu()
+        if self.extra_sil:
+            pad = emissions.new_full((*emissions.shape[:-1], 1), -1e9)
+            emissions = torch.cat([emissions, pad], dim=-1)
+        return emissions
+
+    def stream(self, settle_frames: int = 5) -> BeamStream:
+        """A live search (``decoders.base.FrameStream``) over frames fed chunk by chunk; a
+        word is final once the best path has it ``settle_frames`` frames back."""
+        self._shared()
+        return BeamStream(self, self._new_search(), settle_frames)
+
     def _spell(self, words: list[str]) -> list[int]:
         shared, tokens = self._resources, []
         for word in words:
@@ -398,3 +410,63 @@ class CTCBeam:
     ) -> DecodeOutput:
         log_probs, lengths, ratio = ctc_posteriors(model, feats, feat_lengths)
         return DecodeOutput(self(log_probs, lengths), log_probs, lengths, ratio)
+
+
+class BeamStream:
+    """One utterance's beam search, fed as its frames arrive (flashlight's
+    ``decode_begin`` / ``decode_step`` / ``decode_end``).
+
+    ``settle()`` takes the best path up to the last word it completed at least
+    ``settle_frames`` frames ago, makes those words final and prunes the search there
+    (``prune``: wav2letter's streaming inference), so memory stays bounded and every
+    path the search keeps continues from that point. The final words are not rescored
+    (``rescore`` needs the whole utterance's beam).
+    """
+
+    def __init__(self, beam: CTCBeam, search, settle_frames: int):
+        self.beam, self.search, self.look_back = beam, search, max(0, int(settle_frames))
+        self.words = beam._resources.words  # None: a lexicon-free search spells words
+        self.path = SettledText(beam.text)  # lexicon-free: the final tokens
+        self.final: list[str] = []  # lexicon search: the final words
+        search.decode_begin()
+
+    def step(self, log_probs: torch.Tensor) -> None:
+        emissions = self.beam._emissions(log_probs).contiguous()
+        self.search.decode_step(emissions.data_ptr(), *emissions.shape)
+
+    def _read(self, result) -> tuple[list[str], list[int]]:
+        """Words and (collapsed) tokens of a path after its first frame, which is the
+        start state or the point the search was last pruned at, already read."""
+        words = [self.words.get_entry(w) for w in result.words[1:] if w >= 0] if self.words else []
+        tokens, previous = [], result.tokens[0] if len(result.tokens) else None
+        for token in result.tokens[1:]:
+            if token != self.beam.blank and token != previous and token < len(self.beam.text.vocab):
+                tokens.append(token)
+            previous = token
+        return words, tokens
+
+    def _commit(self, result, everything: bool = False) -> list[str]:
+        words, tokens = self._read(result)
+        if self.words is not None:
+            self.final += words
+            return words
+        self.path.tokens += tokens
+        return self.path.settle(everything)
+
+    def settle(self) -> list[str]:
+        result = self.search.get_best_hypothesis(self.look_back)
+        if len(result.words) <= 1:  # nothing old enough: the search is not pruned either
+            return []
+        self.search.prune(self.look_back)
+        return self._commit(result)
+
+    def pending(self) -> list[str]:
+        words, tokens = self._read(self.search.get_best_hypothesis(0))
+        if self.words is not None:
+            return words
+        text = self.beam.text.text(self.path.tokens + tokens).split()
+        return text[self.path.reported :]
+
+    def end(self) -> list[str]:
+        self.search.decode_end()
+        return self._commit(self.search.get_best_hypothesis(0), everything=True)

@@ -21,6 +21,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from seqpipe.errors import SeqpipeError
 from seqpipe.models.attention import lengths_to_mask
 from seqpipe.models.core import BuildCell, CellSpec, make_core
 from seqpipe.models.rnn import RecurrentStack, check_lengths
@@ -47,6 +48,7 @@ class ConvFrontEnd(nn.Module):
         for _ in range(layers):
             freq = (freq + 1) // 2
         self.output_size = channels * freq
+        self.stride = 2**layers  # input frames per output frame
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         y = x.unsqueeze(1)  # [B, 1, T, F]
@@ -158,6 +160,42 @@ class CTCRNN(JointCTCAttention, nn.Module):
         if joint:
             return self.forward_joint(x, lengths, targets)
         return self.ctc(x, lengths)
+
+    @torch.no_grad()
+    def stream_step(
+        self, x: torch.Tensor, lookahead: int, state: tuple | None = None
+    ) -> tuple[torch.Tensor, tuple]:
+        """One chunk of a stream: CTC logits of its frames, and the state for the next.
+
+        ``x`` [B, N + A, F]: N new feature frames (a multiple of ``stride`` except in
+        the last chunk), then A frames of look-ahead that the next call sees again as new
+        frames. -> (logits [B, ceil(N / stride), V], state). The convolutions read the
+        last ``stride`` frames of the chunk before as left context; the recurrent core
+        runs latency-controlled (``chunk_run``: its forward direction carries its state,
+        the backward one sees the chunk and its look-ahead). A look-ahead that reaches
+        the end of the utterance gives exactly ``forward``'s logits.
+        """
+        if not callable(getattr(self.rnn, "chunk_run", None)):
+            raise SeqpipeError(
+                f"ctc_rnn: its recurrent core ({type(self.rnn).__name__}) cannot stream"
+            )
+        stride = self.frontend.stride
+        context, carried = state if state is not None else (None, None)
+        window = x if context is None else torch.cat([context, x], dim=1)
+        lengths = torch.full((x.shape[0],), window.shape[1], dtype=torch.long)
+        y, _ = self.frontend(window, lengths)
+        if context is not None:  # the output the context frames belong to
+            y = y[:, 1:]
+        new = x.shape[1] - lookahead
+        keep = -(-new // stride)
+        y, carried = self.rnn.chunk_run(self.norm(self.proj(y)), keep, carried)
+        context = x[:, new - stride : new] if new >= stride else None
+        return self.head(y[:, :keep]), (context, carried)
+
+    @property
+    def stride(self) -> int:
+        """Feature frames per output frame."""
+        return self.frontend.stride
 
 
 class PyramidalEncoder(nn.Module):
