@@ -104,7 +104,7 @@ def stream(
     lm_weight: float | None = None,
     chunk: float = 0.4,
     lookahead: float = 0.3,
-    settle: float = 0.1,
+    settle: float | None = None,
     endpoint: float = 0.5,
     threads: int | None = None,
 ) -> Iterator[Update]:
@@ -115,8 +115,8 @@ def stream(
     ``update.text`` is the current segment's text (its first ``update.stable`` words are
     final); ``update.final`` marks a segment's last update, at a pause of ``endpoint``
     seconds. ``chunk``: seconds of audio per model step; ``lookahead``: seconds the model
-    waits for after each chunk; ``settle``: how long the beam search holds a word before
-    it is final. The model must stream (``ctc_rnn``: en-small, digits).
+    waits for after each chunk; ``settle``: None, a word is final once the whole beam
+    agrees on it, or seconds the best path must hold it (sooner, less accurate). The model must stream (``ctc_rnn``: en-small, digits).
     """
     from seqpipe.device import threads as torch_threads
     from seqpipe.pipeline import Pipeline
@@ -130,7 +130,8 @@ def stream(
             transcriber = Transcriber(pipeline=model, **options)
         else:
             transcriber = Transcriber(model, device, **options)
-        streamer = Streamer(transcriber, StreamOptions(chunk, lookahead, settle, endpoint))
+        options = StreamOptions(chunk, lookahead, settle, endpoint_seconds=endpoint)
+        streamer = Streamer(transcriber, options)
         yield from run(blocks, streamer, sample_rate)
 
 

@@ -266,6 +266,35 @@ def test_microphone_without_sounddevice_names_the_extra(monkeypatch):
         next(microphone(16000))
 
 
+def test_microphone_blocks_come_from_sounddevice_callbacks(monkeypatch):
+    """A stand-in sounddevice: the stream's callback gets (frames, 1) blocks."""
+    import types
+
+    from seqpipe.speech.streaming import microphone
+
+    opened = {}
+
+    class InputStream:
+        def __init__(self, samplerate, channels, dtype, device, blocksize, callback):
+            opened.update(samplerate=samplerate, channels=channels, blocksize=blocksize)
+            self.callback = callback
+
+        def __enter__(self):
+            for k in range(3):
+                self.callback(np.full((opened["blocksize"], 1), k, np.float32), 0, None, None)
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setitem(sys.modules, "sounddevice", types.SimpleNamespace(InputStream=InputStream))
+    source = microphone(16000)
+    got = [next(source) for _ in range(3)]
+    source.close()
+    assert opened == {"samplerate": 16000, "channels": 1, "blocksize": 1600}
+    assert [b.shape for b in got] == [(1600,)] * 3 and [b[0] for b in got] == [0, 1, 2]
+
+
 def test_file_stream_matches_offline_over_several_segments(tmp_path):
     """Two utterances with a pause between them: two final lines, each the offline words."""
     import seqpipe

@@ -50,8 +50,9 @@ class FrameStream(Protocol):
         """Search the next frames' log-probs [T, V] (CPU)."""
         ...
 
-    def settle(self) -> list[str]:
-        """The words that became final since the last call: no later frame changes them."""
+    def settle(self, pause: bool = False) -> list[str]:
+        """The words that became final since the last call: no later frame changes them.
+        ``pause``: the speaker has paused, so every word so far may be made final."""
         ...
 
     def pending(self) -> list[str]:

@@ -391,11 +391,19 @@ class CTCBeam:
             emissions = torch.cat([emissions, pad], dim=-1)
         return emissions
 
-    def stream(self, settle_frames: int = 5) -> BeamStream:
-        """A live search (``decoders.base.FrameStream``) over frames fed chunk by chunk; a
-        word is final once the best path has it ``settle_frames`` frames back."""
-        self._shared()
-        return BeamStream(self, self._new_search(), settle_frames)
+    def stream(self, settle_frames: int | None = None, margin: float = 6.0) -> BeamStream:
+        """A live search (``decoders.base.FrameStream``) over frames fed chunk by chunk.
+
+        ``settle_frames`` None (a search with words): a word is final once every path in
+        the beam within ``margin`` (log-probability) of the best has it, and ``rescore``
+        picks the rest at the end among the paths that agree with it: with a wide margin,
+        what the search and rescoring of the whole utterance would give. A number
+        (or a lexicon-free search, 5): once the best path has had it that many frames,
+        and the search is pruned there (faster to settle; no rescoring)."""
+        shared = self._shared()
+        if settle_frames is None and shared.words is None:
+            settle_frames = 5
+        return BeamStream(self, self._new_search(), settle_frames, margin)
 
     def _spell(self, words: list[str]) -> list[int]:
         shared, tokens = self._resources, []
@@ -416,22 +424,32 @@ class BeamStream:
     """One utterance's beam search, fed as its frames arrive (flashlight's
     ``decode_begin`` / ``decode_step`` / ``decode_end``).
 
-    ``settle()`` takes the best path up to the last word it completed at least
-    ``settle_frames`` frames ago, makes those words final and prunes the search there
-    (``prune``: wav2letter's streaming inference), so memory stays bounded and every
-    path the search keeps continues from that point. The final words are not rescored
-    (``rescore`` needs the whole utterance's beam).
+    Agreement (``settle_frames`` None): ``settle()`` makes final the words that every
+    path within ``margin`` of the best starts with; at a pause (``settle(pause=True)``)
+    and at the end, ``rescore`` picks the rest among the paths that agree with them, over
+    every frame so far, as the offline search does. (A word is emitted at its last
+    letter, so a path that may still spell a longer word, "one" -> "once", keeps the
+    beam from agreeing on it until the next word starts or the speaker pauses.)
+    Look-back (a number): ``settle()`` takes the best path up to the last word it
+    completed at least ``settle_frames`` frames ago, makes those words final and prunes
+    the search there (wav2letter's streaming inference): every path the search keeps
+    continues from that point, and there is no rescoring.
     """
 
-    def __init__(self, beam: CTCBeam, search, settle_frames: int):
-        self.beam, self.search, self.look_back = beam, search, max(0, int(settle_frames))
+    def __init__(self, beam: CTCBeam, search, settle_frames: int | None, margin: float = 6.0):
+        self.beam, self.search, self.margin = beam, search, margin
+        self.look_back = None if settle_frames is None else max(0, int(settle_frames))
         self.words = beam._resources.words  # None: a lexicon-free search spells words
         self.path = SettledText(beam.text)  # lexicon-free: the final tokens
         self.final: list[str] = []  # lexicon search: the final words
+        self.final_ids: list[int] = []  # agreement: their ids
+        self.emissions: list[torch.Tensor] = []  # agreement: for rescoring at the end
         search.decode_begin()
 
     def step(self, log_probs: torch.Tensor) -> None:
         emissions = self.beam._emissions(log_probs).contiguous()
+        if self.look_back is None:
+            self.emissions.append(emissions)
         self.search.decode_step(emissions.data_ptr(), *emissions.shape)
 
     def _read(self, result) -> tuple[list[str], list[int]]:
@@ -453,15 +471,70 @@ class BeamStream:
         self.path.tokens += tokens
         return self.path.settle(everything)
 
-    def settle(self) -> list[str]:
-        result = self.search.get_best_hypothesis(self.look_back)
+    def _agreeing(self) -> list:
+        """The beam's paths that start with the final words, best first."""
+        done = self.final_ids
+        return [
+            r for r in self.search.get_all_final_hypothesis() if _word_ids(r)[: len(done)] == done
+        ]
+
+    def _agreed(self) -> list[int]:
+        """The word ids after the final ones that every path within ``margin`` of the
+        best starts with."""
+        beam = self._agreeing()
+        if not beam:
+            return []
+        floor, done, common = max(r.score for r in beam) - self.margin, len(self.final_ids), None
+        for result in beam:
+            if result.score < floor:
+                continue
+            ids = _word_ids(result)[done:]
+            if common is not None:
+                n = next(
+                    (i for i, (a, b) in enumerate(zip(common, ids, strict=False)) if a != b), None
+                )
+                ids = common[: min(len(common), len(ids)) if n is None else n]
+            common = ids
+            if not common:
+                break
+        return common or []
+
+    def _decided(self, beam: list) -> list[int]:
+        """The word ids of the best of ``beam``, rescored over every frame so far if the
+        decoder rescores."""
+        if not beam:
+            return list(self.final_ids)
+        if not (self.beam.options["rescore"] and self.emissions):
+            return _word_ids(beam[0])
+        words = self.beam._rescore([beam], [torch.cat(self.emissions)])[0][2]
+        index = {self.words.get_entry(w): w for r in beam for w in _word_ids(r)}
+        return [index[w] for w in words]
+
+    def _take(self, ids: list[int]) -> list[str]:
+        if ids[: len(self.final_ids)] != self.final_ids:  # no agreeing path was left
+            return []
+        new = [self.words.get_entry(w) for w in ids[len(self.final_ids) :]]
+        self.final_ids, self.final = list(ids), self.final + new
+        return new
+
+    def settle(self, pause: bool = False) -> list[str]:
+        """``pause``: the speaker has paused, so the words so far are all final (the best
+        path's, rescored, among those that agree with the final words)."""
+        if self.look_back is None:
+            if pause:
+                return self._take(self._decided(self._agreeing()))
+            return self._take(self.final_ids + self._agreed())
+        look_back = 0 if pause else self.look_back
+        result = self.search.get_best_hypothesis(look_back)
         if len(result.words) <= 1:  # nothing old enough: the search is not pruned either
             return []
-        self.search.prune(self.look_back)
-        return self._commit(result)
+        self.search.prune(look_back)
+        return self._commit(result, everything=pause)
 
     def pending(self) -> list[str]:
         words, tokens = self._read(self.search.get_best_hypothesis(0))
+        if self.look_back is None:
+            return words[len(self.final) :]
         if self.words is not None:
             return words
         text = self.beam.text.text(self.path.tokens + tokens).split()
@@ -469,4 +542,11 @@ class BeamStream:
 
     def end(self) -> list[str]:
         self.search.decode_end()
-        return self._commit(self.search.get_best_hypothesis(0), everything=True)
+        if self.look_back is not None:
+            return self._commit(self.search.get_best_hypothesis(0), everything=True)
+        return self._take(self._decided(self._agreeing()))
+
+
+def _word_ids(result) -> list[int]:
+    """The word ids a flashlight path emitted (its per-frame list holds -1 elsewhere)."""
+    return [w for w in result.words if w >= 0]

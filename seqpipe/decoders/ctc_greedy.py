@@ -87,8 +87,8 @@ class GreedyStream:
                 self.path.tokens.append(token)
             self.previous = token
 
-    def settle(self) -> list[str]:
-        return self.path.settle()
+    def settle(self, pause: bool = False) -> list[str]:
+        return self.path.settle(everything=pause)
 
     def pending(self) -> list[str]:
         return self.path.tail()

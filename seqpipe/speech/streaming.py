@@ -12,8 +12,10 @@ read block by block) and gives :class:`Update` s:
   of the audio after it: the model's ``stream_step`` (``ctc_rnn``: the latency-controlled
   bidirectional network of ``models/acoustic.py``) carries its state from chunk to chunk;
 * the decoder's live search (``FrameDecoder.stream()``: the beam search with its LM, or
-  greedy) carries its beam across chunks and makes a word final once the best path has
-  held it for ``settle_seconds``;
+  greedy) carries its beam across chunks and makes a word final once every path in the
+  beam agrees on it (or, with ``settle_seconds``, once the best path has held it that
+  long), and makes every word so far final once it has taken ``pause_seconds`` of a
+  pause (so the search's rescoring at the end cannot change a final word);
 * at the segment's end the rest of its words become final: a ``final`` update.
 
 ``time`` in an update is the audio consumed when it came out, so latency is that minus
@@ -45,7 +47,11 @@ HEADERS = (b"RIFF", b"RF64", b"FORM", b".snd", b"fLaC", b"OggS")  # else: raw PC
 class StreamOptions:
     chunk_seconds: float = 0.4  # new audio per model step (rounded to the model's stride)
     lookahead_seconds: float = 0.3  # audio after the chunk the model sees (its latency)
-    settle_seconds: float = 0.1  # how long the beam search holds a word before it is final
+    # None: a word is final once the whole beam agrees on it (rescoring kept); seconds:
+    # once the best path has held it this long (the beam is pruned there; no rescoring)
+    settle_seconds: float | None = None
+    margin: float = 6.0  # agreement: paths this close to the best (log-prob) must agree
+    pause_seconds: float = 0.25  # a pause this long makes the words so far final
     endpoint_seconds: float = 0.5  # a pause this long ends a segment
     max_seconds: float = 20.0  # the longest segment
     vad: VADOptions = field(default_factory=VADOptions)
@@ -75,6 +81,8 @@ class _Segment:
         self.search = search
         self.words: list[str] = []  # final words
         self.shown = ""
+        self.quiet = 0  # where the latest pause began (samples into the segment)
+        self.paused = False  # whether its words were made final
 
     def add(self, samples: np.ndarray) -> None:
         self.blocks.append(samples)
@@ -108,17 +116,20 @@ class Streamer:
         self.sample_rate = transcriber.sample_rate
         features = self.pipeline.features
         self.hop, self.half = features.hop_length, features.n_fft // 2
-        stride = int(getattr(self.model, "stride", 1))
+        self.stride = stride = int(getattr(self.model, "stride", 1))
         frame = transcriber.feature_seconds
         self.chunk = max(stride, round(o.chunk_seconds / frame / stride) * stride)
         self.lookahead = max(0, round(o.lookahead_seconds / frame))
-        self.settle_frames = round(o.settle_seconds / (frame * stride))
+        self.settle_frames = (
+            None if o.settle_seconds is None else round(o.settle_seconds / (frame * stride))
+        )
         self.vad_frame = max(1, int(FRAME_SECONDS * self.sample_rate))
         self.history: deque[float] = deque(maxlen=int(HISTORY_SECONDS / FRAME_SECONDS))
         self.preroll: deque[np.ndarray] = deque(
             maxlen=max(1, round(o.vad.pad_seconds / FRAME_SECONDS))
         )
         self.endpoint = max(1, round(o.endpoint_seconds / FRAME_SECONDS))
+        self.pause = int(o.pause_seconds * self.sample_rate)
         self.max_samples = int(o.max_seconds * self.sample_rate)
         self.leftover = np.zeros(0, np.float32)
         self.consumed = 0  # samples taken in
@@ -154,6 +165,8 @@ class Streamer:
                 continue
             self.segment.add(frame)
             self.silence = 0 if voiced else self.silence + 1
+            if self.silence == 1:  # where this pause began (if it becomes one)
+                self.segment.quiet, self.segment.paused = self.segment.size - len(frame), False
             if self.silence >= self.endpoint or self.segment.size >= self.max_samples:
                 updates += self._finish()
         if self.segment is not None:
@@ -171,7 +184,9 @@ class Streamer:
     def _search_options(self) -> dict:
         from seqpipe.decoders.ctc_beam import CTCBeam
 
-        return {"settle_frames": self.settle_frames} if isinstance(self.decoder, CTCBeam) else {}
+        if not isinstance(self.decoder, CTCBeam):
+            return {}
+        return {"settle_frames": self.settle_frames, "margin": self.options.margin}
 
     # -- one segment -------------------------------------------------------------------
 
@@ -180,8 +195,10 @@ class Streamer:
         return max(0, (segment.size - self.half) // self.hop + 1)
 
     @torch.inference_mode()
-    def _run(self, segment: _Segment, end: bool) -> list[str]:
-        """Feed the model every chunk that has its look-ahead (``end``: all the rest)."""
+    def _run(self, segment: _Segment, end: bool = False) -> list[str]:
+        """Feed the model every chunk that has its look-ahead (``end``: all the rest).
+        Once it has taken ``pause_seconds`` of a pause that is still going on, the words
+        so far become final (``settle(pause=True)``)."""
         need = self.chunk + self.lookahead
         if not end and self._ready(segment) - segment.fed < need:
             return []
@@ -199,11 +216,15 @@ class Streamer:
             segment.search.step(torch.log_softmax(logits[0].float(), dim=-1).cpu())
             segment.fed += span - ahead
             settled += segment.search.settle()
+        paused = self.silence and segment.fed * self.hop >= segment.quiet + self.pause
+        if paused and not segment.paused and not end:
+            segment.paused = True
+            settled += segment.search.settle(pause=True)
         return settled
 
     def _advance(self) -> list[Update]:
         segment = self.segment
-        settled = self._run(segment, end=False)
+        settled = self._run(segment)
         segment.words += settled
         text = " ".join(segment.words + segment.search.pending())
         if text == segment.shown and not settled:
@@ -379,7 +400,7 @@ def transcribe_stream(
     on_update: Callable[[Update], None] | None = None,
     chunk: float = 0.4,
     lookahead: float = 0.3,
-    settle: float = 0.1,
+    settle: float | None = None,
     endpoint: float = 0.5,
     model: str | None = None,
     device: str | None = "auto",
@@ -406,7 +427,7 @@ def transcribe_stream(
     from seqpipe.speech.transcriber import Transcriber
     from seqpipe.speech.vad import vad_options
 
-    for name, value in (("chunk", chunk), ("lookahead", lookahead), ("settle", settle)):
+    for name, value in (("chunk", chunk), ("lookahead", lookahead), ("settle", settle or 0)):
         if not 0 <= value <= 10 or (name == "chunk" and value == 0):
             raise ParameterError(
                 name,
@@ -414,13 +435,9 @@ def transcribe_stream(
                 value,
             )
     options = StreamOptions(
-        chunk,
-        lookahead,
-        settle,
-        endpoint,
-        max_chunk,
-        vad_options(max_chunk, vad, vad_margin, vad_floor),
-    )
+        chunk, lookahead, settle, endpoint_seconds=endpoint, max_seconds=max_chunk,
+        vad=vad_options(max_chunk, vad, vad_margin, vad_floor),
+    )  # fmt: skip
     if path not in (None, "-") and not os.path.exists(path):
         raise ParameterError("paths", "no such file or directory", path)
     with torch_threads(threads):
