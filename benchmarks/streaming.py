@@ -14,7 +14,9 @@ max(arrival, previous done) + its compute, so a slow step delays the ones after 
 * **latency** of a word: the time it became final (the done time of the block whose
   update settled it) minus the end of that word in the offline transcript (CTC forced
   alignment by ``seqpipe transcribe``); words are paired by a longest-matching alignment
-  of the two word sequences, so only words both say are timed;
+  of the two word sequences, so only words both say are timed. ``latency_audio`` leaves
+  the compute out (the audio consumed when the word became final): what a machine
+  fast enough, or less busy, would give;
 * **WER** of the stream's final text and of the offline transcript (``seqpipe
   transcribe``: VAD chunks, the bundle's decoder) against the manifest's text, and
   ``seqpipe evaluate``'s figure is the whole-utterance one (no VAD);
@@ -58,19 +60,26 @@ def streamed(transcriber, samples, options, tail: float, block: float = 0.1):
         compute += spent
         arrival = min(len(audio), (k + 1) * step) / rate
         done = max(arrival, done) + spent
-        words += [(w, done) for u in updates for w in u.settled]
+        words += [(w, done, u.time) for u in updates for w in u.settled]
     return words, compute
 
 
-def latencies(stream_words, transcript) -> list[float]:
-    """Final time minus the offline end time, for each word both transcripts share."""
+def latencies(stream_words, transcript) -> list[tuple[float, float]]:
+    """(final time, audio consumed at that point) minus the offline end time, for each
+    word both transcripts share."""
     ref = [(w.word, w.end) for s in transcript.segments for w in s.words]
-    matcher = difflib.SequenceMatcher(None, [w for w, _ in ref], [w for w, _ in stream_words])
+    matcher = difflib.SequenceMatcher(None, [w for w, _ in ref], [w[0] for w in stream_words])
     out = []
     for block in matcher.get_matching_blocks():
         for i in range(block.size):
-            out.append(stream_words[block.b + i][1] - ref[block.a + i][1])
+            _, done, audio = stream_words[block.b + i]
+            end = ref[block.a + i][1]
+            out.append((done - end, audio - end))
     return out
+
+
+def median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 3) if values else None
 
 
 def main() -> None:
@@ -128,7 +137,7 @@ def main() -> None:
             hyps, lat, compute = [], [], 0.0
             for samples, transcript in zip(audio, transcripts, strict=True):
                 words, spent = streamed(transcriber, samples, options, args.tail)
-                hyps.append(" ".join(w for w, _ in words))
+                hyps.append(" ".join(w[0] for w in words))
                 lat += latencies(words, transcript)
                 compute += spent
             row = {
@@ -139,8 +148,9 @@ def main() -> None:
                 "margin": margin,
                 "wer_stream": round(jiwer.wer(refs, hyps), 4),
                 "wer_offline": round(offline_wer, 4),
-                "latency_median": round(statistics.median(lat), 3) if lat else None,
-                "latency_p90": round(float(np.percentile(lat, 90)), 3) if lat else None,
+                "latency_median": median([d for d, _ in lat]),
+                "latency_p90": round(float(np.percentile([d for d, _ in lat], 90)), 3),
+                "latency_audio_median": median([a for _, a in lat]),
                 "words_timed": len(lat),
                 "rtf": round(compute / seconds, 4),
             }

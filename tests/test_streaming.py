@@ -75,6 +75,32 @@ def test_a_short_lookahead_changes_only_what_the_backward_direction_sees():
     torch.testing.assert_close(chunked(model, x, 40, 0), offline, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_chunk_aware_training_sees_what_streaming_sees(cell):
+    """``chunked`` (a padded batch at once, for training) equals ``chunk_run`` chunk by
+    chunk (one layer; deeper ones differ only in the look-ahead frames' inputs)."""
+    from seqpipe.models.rnn import RecurrentStack
+
+    torch.manual_seed(0)
+    core = RecurrentStack(cell, 6, 8, num_layers=1, bidirectional=True).eval()
+    lengths = torch.tensor([23, 17, 5])
+    x = torch.randn(3, 23, 6) * (torch.arange(23)[None, :, None] < lengths[:, None, None])
+    batch = core.chunked(x, lengths, chunk=4, lookahead=3)
+    for b, n in enumerate(lengths.tolist()):
+        outs, state, fed = [], None, 0
+        while fed < n:
+            keep = min(4, n - fed)
+            y, state = core.chunk_run(x[b : b + 1, fed : min(n, fed + 7)], keep, state)
+            outs.append(y[:, :keep])
+            fed += keep
+        torch.testing.assert_close(batch[b : b + 1, :n], torch.cat(outs, 1), atol=1e-5, rtol=1e-5)
+        assert not batch[b, n:].any()
+    model = CTCRNN(20, len(VOCAB), hidden_size=8, num_layers=1, channels=4, train_chunk=4).train()
+    loss = model(torch.randn(2, 30, 20), torch.tensor([30, 21]))[0].sum()
+    loss.backward()  # trains through it
+    assert model.rnn.rnn.weight_hh_l0_reverse.grad.abs().sum() > 0
+
+
 def test_a_core_without_chunk_run_cannot_stream():
     model = CTCRNN(20, len(VOCAB), hidden_size=8, num_layers=1, channels=4).eval()
     model.rnn.chunk_run = None

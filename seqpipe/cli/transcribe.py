@@ -74,6 +74,9 @@ STREAMING = (
                  help="--stream: seconds of new audio per model step."),
     click.option("--lookahead", default=0.3, show_default=True, type=click.FloatRange(0, 10),
                  help="--stream: seconds of audio after each chunk the model waits for."),
+    click.option("--settle", type=click.FloatRange(0, 10), help="--stream: make a word final "
+                 "once the best path has held it this long (s), instead of once the beam "
+                 "agrees on it or the speaker pauses: sooner, less accurate (no rescoring)."),
 )  # fmt: skip
 
 
@@ -94,7 +97,7 @@ def streaming_options(command):
 @decoding_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @streaming_options
-def command(paths, formats, output_dir, quiet, stream, chunk, lookahead, **options) -> None:
+def command(paths, formats, output_dir, quiet, stream, chunk, lookahead, settle, **options):
     """Transcribe audio PATHS: files, directories (recursive), globs, or - for stdin.
 
     \b
@@ -123,7 +126,7 @@ def command(paths, formats, output_dir, quiet, stream, chunk, lookahead, **optio
     err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
     if stream or not paths:
         return live(paths, stream, formats or output_dir, err, quiet,
-                    dict(options, chunk=chunk, lookahead=lookahead))  # fmt: skip
+                    dict(options, chunk=chunk, lookahead=lookahead, settle=settle))  # fmt: skip
     with ProgressBar(err, disabled=quiet or not err.is_terminal) as bar:
         summary = transcribe_files(
             paths, formats, output_dir, stdout=lambda text: click.echo(text, nl=False),

@@ -103,9 +103,16 @@ class CTCRNN(JointCTCAttention, nn.Module):
         dropout: Probability = 0.1,
         speller_size: NonNegativeInt = 0,
         speller_attention: Literal["additive", "location"] = "additive",
+        train_chunk: NonNegativeInt = 0,
+        train_lookahead: NonNegativeInt = 0,
         build_cell: BuildCell | None = None,
     ):
+        """``train_chunk`` > 0: train as it streams (chunk-aware training): the backward
+        direction sees chunks of that many frames after the front end (``subsample``
+        feature frames each) plus ``train_lookahead`` frames, as ``stream_step`` does;
+        evaluation and offline inference stay whole-utterance."""
         super().__init__()
+        self.train_chunk, self.train_lookahead = train_chunk, train_lookahead
         self.frontend = ConvFrontEnd(input_size, channels, layers=2 if subsample == 4 else 1)
         self.proj = nn.Linear(self.frontend.output_size, hidden_size)
         self.norm = nn.LayerNorm(hidden_size)
@@ -142,6 +149,12 @@ class CTCRNN(JointCTCAttention, nn.Module):
         lengths = check_lengths(x, lengths, type(self).__name__)
         y, lengths = self.frontend(x, lengths)
         y = self.dropout(self.norm(self.proj(y)))
+        if self.training and self.train_chunk:
+            if not callable(getattr(self.rnn, "chunked", None)):
+                raise SeqpipeError(
+                    f"ctc_rnn: train_chunk needs a core with chunked() ({type(self.rnn).__name__} has none)"
+                )
+            return self.rnn.chunked(y, lengths, self.train_chunk, self.train_lookahead), lengths
         y, _ = self.rnn(y, lengths)
         return y, lengths
 

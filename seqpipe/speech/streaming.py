@@ -12,10 +12,11 @@ read block by block) and gives :class:`Update` s:
   of the audio after it: the model's ``stream_step`` (``ctc_rnn``: the latency-controlled
   bidirectional network of ``models/acoustic.py``) carries its state from chunk to chunk;
 * the decoder's live search (``FrameDecoder.stream()``: the beam search with its LM, or
-  greedy) carries its beam across chunks and makes a word final once every path in the
-  beam agrees on it (or, with ``settle_seconds``, once the best path has held it that
-  long), and makes every word so far final once it has taken ``pause_seconds`` of a
-  pause (so the search's rescoring at the end cannot change a final word);
+  greedy) carries its beam across chunks. A word becomes final once every path within
+  ``margin`` of the best agrees on it, or once the model has taken ``pause_seconds`` of
+  a pause after it (then the search's rescoring picks among the paths, as offline);
+  ``settle_seconds`` instead makes final what the best path has held that long (sooner,
+  without rescoring: less accurate);
 * at the segment's end the rest of its words become final: a ``final`` update.
 
 ``time`` in an update is the audio consumed when it came out, so latency is that minus
