@@ -92,13 +92,13 @@ def main() -> None:
         "--settle",
         nargs="+",
         default=["agree"],
-        help="'agree' (the whole beam) or seconds the best path holds a word",
+        help="'agree' (the paths within --margin of the best) or seconds the best path holds a word",
     )
     parser.add_argument(
         "--margin",
         type=float,
         nargs="+",
-        default=[6.0],
+        default=[3.0],
         help="agreement: paths within this of the best must agree",
     )
     parser.add_argument("--endpoint", type=float, default=0.5)

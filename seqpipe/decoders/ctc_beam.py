@@ -391,7 +391,7 @@ class CTCBeam:
             emissions = torch.cat([emissions, pad], dim=-1)
         return emissions
 
-    def stream(self, settle_frames: int | None = None, margin: float = 6.0) -> BeamStream:
+    def stream(self, settle_frames: int | None = None, margin: float = 3.0) -> BeamStream:
         """A live search (``decoders.base.FrameStream``) over frames fed chunk by chunk.
 
         ``settle_frames`` None (a search with words): a word is final once every path in
@@ -436,7 +436,7 @@ class BeamStream:
     continues from that point, and there is no rescoring.
     """
 
-    def __init__(self, beam: CTCBeam, search, settle_frames: int | None, margin: float = 6.0):
+    def __init__(self, beam: CTCBeam, search, settle_frames: int | None, margin: float = 3.0):
         self.beam, self.search, self.margin = beam, search, margin
         self.look_back = None if settle_frames is None else max(0, int(settle_frames))
         self.words = beam._resources.words  # None: a lexicon-free search spells words

@@ -51,7 +51,7 @@ class StreamOptions:
     # None: a word is final once the whole beam agrees on it (rescoring kept); seconds:
     # once the best path has held it this long (the beam is pruned there; no rescoring)
     settle_seconds: float | None = None
-    margin: float = 6.0  # agreement: paths this close to the best (log-prob) must agree
+    margin: float = 3.0  # agreement: paths this close to the best (log-prob) must agree
     pause_seconds: float = 0.25  # a pause this long makes the words so far final
     endpoint_seconds: float = 0.5  # a pause this long ends a segment
     max_seconds: float = 20.0  # the longest segment
