@@ -105,6 +105,7 @@ def main() -> None:
     parser.add_argument("--tail", type=float, default=1.0, help="silence after each file (s)")
     parser.add_argument("--limit", type=int, help="the first N files of each manifest")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--lm-weight", type=float, help="the beam search's (default: the bundle's)")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()
 
@@ -119,6 +120,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     transcriber = Transcriber(args.model, "cpu")
+    if args.lm_weight is not None:  # (Transcriber takes lm_weight only with a beam size or LM)
+        transcriber.decoder.set_options(lm_weight=args.lm_weight)
     rows = []
     for manifest in args.manifests:
         entries = read_manifest(manifest)[: args.limit]
@@ -146,6 +149,9 @@ def main() -> None:
                 "lookahead": ahead,
                 "settle": "agree" if settle is None else settle,
                 "margin": margin,
+                "lm_weight": transcriber.decoder.options.get("lm_weight")
+                if hasattr(transcriber.decoder, "options")
+                else None,
                 "wer_stream": round(jiwer.wer(refs, hyps), 4),
                 "wer_offline": round(offline_wer, 4),
                 "latency_median": median([d for d, _ in lat]),

@@ -103,7 +103,7 @@ def stream(
     lm: str | None = None,
     lm_weight: float | None = None,
     chunk: float = 0.4,
-    lookahead: float = 0.3,
+    lookahead: float = 0.5,
     settle: float | None = None,
     endpoint: float = 0.5,
     threads: int | None = None,

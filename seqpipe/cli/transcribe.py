@@ -72,7 +72,7 @@ STREAMING = (
                  "on stderr, each segment's final text printed on stdout at a pause."),
     click.option("--chunk", default=0.4, show_default=True, type=click.FloatRange(0.02, 10),
                  help="--stream: seconds of new audio per model step."),
-    click.option("--lookahead", default=0.3, show_default=True, type=click.FloatRange(0, 10),
+    click.option("--lookahead", default=0.5, show_default=True, type=click.FloatRange(0, 10),
                  help="--stream: seconds of audio after each chunk the model waits for."),
     click.option("--settle", type=click.FloatRange(0, 10), help="--stream: make a word final "
                  "once the best path has held it this long (s), instead of once the beam "

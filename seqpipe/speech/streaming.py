@@ -47,7 +47,7 @@ HEADERS = (b"RIFF", b"RF64", b"FORM", b".snd", b"fLaC", b"OggS")  # else: raw PC
 @dataclass
 class StreamOptions:
     chunk_seconds: float = 0.4  # new audio per model step (rounded to the model's stride)
-    lookahead_seconds: float = 0.3  # audio after the chunk the model sees (its latency)
+    lookahead_seconds: float = 0.5  # audio after the chunk the model sees (its latency)
     # None: a word is final once the whole beam agrees on it (rescoring kept); seconds:
     # once the best path has held it this long (the beam is pruned there; no rescoring)
     settle_seconds: float | None = None
@@ -400,7 +400,7 @@ def transcribe_stream(
     *,
     on_update: Callable[[Update], None] | None = None,
     chunk: float = 0.4,
-    lookahead: float = 0.3,
+    lookahead: float = 0.5,
     settle: float | None = None,
     endpoint: float = 0.5,
     model: str | None = None,
