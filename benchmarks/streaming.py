@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("manifests", nargs="+")
     parser.add_argument("--model", default="en-small")
     parser.add_argument("--chunk", type=float, nargs="+", default=[0.4])
-    parser.add_argument("--lookahead", type=float, nargs="+", default=[0.3])
+    parser.add_argument("--lookahead", type=float, nargs="+", default=[0.5])
     parser.add_argument(
         "--settle",
         nargs="+",
