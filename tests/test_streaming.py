@@ -263,8 +263,8 @@ def test_stdin_reader_takes_raw_pcm_and_wav_from_a_pipe(header, tmp_path):
         os.close(write_end)
 
     threading.Thread(target=writer, daemon=True).start()
-    got = list(stdin_blocks(16000, read_end))
-    os.close(read_end)
+    with os.fdopen(read_end, "rb") as source:
+        got = list(stdin_blocks(16000, source))
     assert all(len(b) == 1600 for b in got[:-1])
     np.testing.assert_allclose(np.concatenate(got), pcm / 32768, atol=1e-4)
 
@@ -275,8 +275,11 @@ def test_broken_stdin_and_bad_arguments_are_one_line_errors(tmp_path):
     read_end, write_end = os.pipe()
     os.write(write_end, EXAMPLE.read_bytes()[:20])  # a WAV header cut short
     os.close(write_end)
-    with pytest.raises(SeqpipeError, match="<stdin>: cannot read audio"):
-        list(stdin_blocks(16000, read_end))
+    with (
+        pytest.raises(SeqpipeError, match="<stdin>: cannot read audio"),
+        os.fdopen(read_end, "rb") as source,
+    ):
+        list(stdin_blocks(16000, source))
     two = cli("--stream", EXAMPLE, EXAMPLE)
     assert two.exit_code != 0 and "one source" in two.output
     missing = cli("--stream", tmp_path / "nope.wav")

@@ -292,18 +292,20 @@ def source_blocks(path: str | None, sample_rate: int) -> Iterator[np.ndarray]:
     return stream_audio(path, sample_rate, BLOCK_SECONDS)
 
 
-def stdin_blocks(sample_rate: int, fd: int | None = None) -> Iterator[np.ndarray]:
-    fd = sys.stdin.buffer.fileno() if fd is None else fd
-    head = _read(fd, 4)
+def stdin_blocks(sample_rate: int, source=None) -> Iterator[np.ndarray]:
+    """Blocks from ``source``, a binary file object (default standard input), as
+    :func:`source_blocks` describes."""
+    source = sys.stdin.buffer if source is None else source
+    head = source.read(4) or b""
     if not head:
         raise SeqpipeError("<stdin>: no audio (the stream is empty)")
     if head in HEADERS:
-        yield from _headed(fd, head, sample_rate)
+        yield from _headed(source, head, sample_rate)
         return
     size = 2 * int(BLOCK_SECONDS * sample_rate)
     pending = head
     while True:
-        data = _read(fd, size - len(pending))
+        data = source.read(size - len(pending)) or b""  # a whole block, or the end
         pending += data
         usable = len(pending) // 2 * 2
         if usable and (len(pending) >= size or not data):
@@ -313,18 +315,7 @@ def stdin_blocks(sample_rate: int, fd: int | None = None) -> Iterator[np.ndarray
             return
 
 
-def _read(fd: int, size: int) -> bytes:
-    """Up to ``size`` bytes, fewer only at the end of the stream."""
-    out = b""
-    while len(out) < size:
-        data = os.read(fd, size - len(out))
-        if not data:
-            break
-        out += data
-    return out
-
-
-def _headed(fd: int, head: bytes, sample_rate: int) -> Iterator[np.ndarray]:
+def _headed(source, head: bytes, sample_rate: int) -> Iterator[np.ndarray]:
     """A headed stream (WAV...) from a pipe: libsndfile reads it through a relay pipe that
     replays the bytes already taken to see the header."""
     import threading
@@ -335,13 +326,14 @@ def _headed(fd: int, head: bytes, sample_rate: int) -> Iterator[np.ndarray]:
     from seqpipe.audio import _reason
 
     read_end, write_end = os.pipe()
+    read = getattr(source, "read1", source.read)  # what has arrived, without waiting for more
 
     def relay() -> None:
         try:
             os.write(write_end, head)
-            while data := os.read(fd, 1 << 16):
+            while data := read(1 << 16):
                 os.write(write_end, data)
-        except OSError:  # the reader stopped (an error, or the caller closed the stream)
+        except (OSError, ValueError):  # the reader stopped, or the source was closed
             pass
         finally:
             os.close(write_end)
