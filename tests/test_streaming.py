@@ -165,6 +165,43 @@ def test_pending_words_show_what_is_not_final_yet():
     assert search.end() == ["hello", "world"]
 
 
+def test_when_no_path_agrees_with_the_final_words_the_best_path_continues_them(lexicon):
+    """The fallback of a live search whose agreeing paths all left the beam."""
+    from types import SimpleNamespace
+
+    from seqpipe.decoders.ctc_beam import BeamStream
+
+    decoder = CTCBeam(VOCAB, 0, beam_size=8, lexicon=str(lexicon))
+    decoder.stream()  # loads the lexicon
+    index = decoder._resources.words.get_index
+
+    class Search:  # what flashlight's decoder answers at the end
+        def __init__(self, *words):
+            self.path = SimpleNamespace(
+                words=[-1, *map(index, words)], tokens=[0] * (1 + len(words))
+            )
+
+        def decode_begin(self):
+            pass
+
+        def decode_end(self):
+            pass
+
+        def get_all_final_hypothesis(self):
+            return [self.path]
+
+        def get_best_hypothesis(self, look_back=0):
+            return self.path
+
+    for best, rest in [
+        (("hello", "world", "big"), ["world", "big"]),
+        (("the", "big"), ["the", "big"]),
+    ]:
+        search = BeamStream(decoder, Search(*best), None)
+        search.final, search.final_ids = ["hello"], [index("hello")]
+        assert search.end() == rest
+
+
 # -- the service, the API and the CLI on the shipped models ---------------------------------
 
 

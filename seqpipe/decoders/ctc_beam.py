@@ -544,7 +544,19 @@ class BeamStream:
         self.search.decode_end()
         if self.look_back is not None:
             return self._commit(self.search.get_best_hypothesis(0), everything=True)
-        return self._take(self._decided(self._agreeing()))
+        agreeing = self._agreeing()
+        if agreeing:
+            return self._take(self._decided(agreeing))
+        # every path that agreed with the final words has left the beam: the best path's
+        # words after the last of them it shares
+        import difflib
+
+        words, _ = self._read(self.search.get_best_hypothesis(0))
+        match = difflib.SequenceMatcher(None, self.final, words, autojunk=False)
+        shared = [m.b + m.size for m in match.get_matching_blocks() if m.size]
+        new = words[max(shared, default=0) :]
+        self.final += new
+        return new
 
 
 def _word_ids(result) -> list[int]:
