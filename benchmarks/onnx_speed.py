@@ -5,7 +5,8 @@ RTF = compute seconds / audio seconds for the acoustic model alone (features in 
 outside the timing), on one utterance of ``--seconds`` and on a batch of 8; the median of
 ``--repeats`` runs. Both backends get the same thread count (``--threads``, default 2).
 
-    nice python benchmarks/onnx_speed.py                 # digits + folk, 2 threads
+    nice python benchmarks/onnx_speed.py                 # digits, 2 threads
+    nice python benchmarks/onnx_speed.py --melody runs/folk-base/model.safetensors
     nice python benchmarks/onnx_speed.py -m en-small --seconds 20
 """
 
@@ -71,7 +72,8 @@ def melody(model: str, steps: int, repeats: int, tmp: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-m", "--model", default="digits")
-    parser.add_argument("--melody", default="folk")
+    parser.add_argument("--melody", help="a melody bundle without lookback inputs (the bundled "
+                        "folk model has them, which the step graph does not hold yet)")  # fmt: skip
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=5)
@@ -80,7 +82,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         speech(args.model, args.seconds, args.repeats, Path(tmp))
-        melody(args.melody, args.steps, args.repeats, Path(tmp))
+        if args.melody:
+            melody(args.melody, args.steps, args.repeats, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -97,7 +97,13 @@ def models() -> list[tuple[str, str]]:
 
 
 def rtf(
-    model: str, wav: Path, batch_size: int, device: str, threads: int, beam: int | None
+    model: str,
+    wav: Path,
+    batch_size: int,
+    device: str,
+    threads: int,
+    beam: int | None,
+    compute_type: str = "auto",
 ) -> float:
     from seqpipe.audio import audio_duration
     from seqpipe.device import threads as torch_threads
@@ -105,7 +111,7 @@ def rtf(
     from seqpipe.speech.transcriber import Transcriber
 
     with torch_threads(threads):
-        t = Transcriber(model, device=device, batch_size=batch_size, beam_size=beam)
+        t = Transcriber(model, device, batch_size, beam, compute_type=compute_type)
         list(t.run(expand_inputs([str(wav)])))  # warm-up (first-call allocations)
         start = time.perf_counter()
         list(t.run(expand_inputs([str(wav)])))
@@ -113,7 +119,13 @@ def rtf(
 
 
 def peak_memory(
-    model: str, minutes: float, device: str, batch_size: int, threads: int, beam: int | None
+    model: str,
+    minutes: float,
+    device: str,
+    batch_size: int,
+    threads: int,
+    beam: int | None,
+    compute_type: str = "auto",
 ) -> dict:
     """Transcribe a ``minutes``-long file in a child process; its max RSS and wall time."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,7 +136,7 @@ def peak_memory(
             "from seqpipe.speech.transcriber import Transcriber;"
             f"torch.set_num_threads({threads});"
             f"t = Transcriber({model!r}, device={device!r}, batch_size={batch_size},"
-            f" beam_size={beam});"
+            f" beam_size={beam}, compute_type={compute_type!r});"
             "s = time.perf_counter(); r = list(t.run(expand_inputs([sys.argv[1]])));"
             "print(time.perf_counter() - s, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(r[0].transcript.segments))"
         )
@@ -196,6 +208,10 @@ def main() -> None:
         " measure RTF on (default: synthetic speech-like bursts)",
     )
     parser.add_argument("--beam-size", type=int, help="beam instead of the bundle's decoder")
+    parser.add_argument(
+        "--compute-type", default="auto", choices=["auto", "float32", "int8"],
+        help="as seqpipe transcribe's (auto: int8 on the CPU)",
+    )  # fmt: skip
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument(
         "--device",
@@ -232,7 +248,9 @@ def main() -> None:
                     sorted({1, default_threads}) if device == "cpu" else [default_threads]
                 ):
                     for batch in (1, args.batch_size):
-                        value = rtf(model, wav, batch, device, threads, args.beam_size)
+                        value = rtf(
+                            model, wav, batch, device, threads, args.beam_size, args.compute_type
+                        )
                         row = {"model": label, "device": device, "threads": threads, "batch": batch}
                         results["rtf"].append({**row, "rtf": round(value, 4)})
                         print(
@@ -248,6 +266,7 @@ def main() -> None:
                 args.batch_size,
                 default_threads,
                 args.beam_size,
+                args.compute_type,
             )
             row = {"model": label, "device": devices[-1], "threads": default_threads}
             results["memory"].append({**row, **mem})

@@ -1,4 +1,5 @@
-"""Grid-search a bundle's CTC beam options (beam size, LM weight, word score) on VALIDATION manifests.
+"""Grid-search a bundle's CTC beam options (beam, token beam, threshold, LM weight, word
+score) on VALIDATION manifests.
 
     python scripts/tune_decoder.py digits data/digits/valid.jsonl --word-score -2 -1 0 1
     python scripts/tune_decoder.py en-small data/real/libri_dev.jsonl data/real/an4_dev.jsonl \\
@@ -28,6 +29,7 @@ import jiwer
 import torch
 
 from seqpipe.decoders.ctc_greedy import ctc_posteriors
+from seqpipe.deploy.quantize import for_compute_type
 from seqpipe.pipeline import Pipeline
 from seqpipe.training.evaluation import eval_batches
 
@@ -66,9 +68,13 @@ def main() -> None:
     parser.add_argument("--word-score", type=float, nargs="+", default=[None])
     parser.add_argument("--lm-weight", type=float, nargs="+", default=[None])
     parser.add_argument("--beam-size", type=int, nargs="+", default=[None])
-    parser.add_argument("--beam-threshold", type=float)
+    parser.add_argument("--beam-threshold", type=float, nargs="+", default=[None])
+    parser.add_argument("--beam-size-token", type=int, nargs="+", default=[None])
     parser.add_argument("--rescore", type=int, help="distinct word sequences rescored (0: off)")
     parser.add_argument("--rescore-word-score", type=float)
+    parser.add_argument(
+        "--compute-type", default="auto", help="the network as transcribe runs it (auto: int8)"
+    )
     parser.add_argument(
         "--log-add",
         action=argparse.BooleanOptionalAction,
@@ -76,6 +82,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     pipeline = Pipeline.load(args.bundle, device=torch.device("cpu"))
+    pipeline.model = for_compute_type(pipeline, args.compute_type)
     if args.lm:
         config = {**pipeline.config, "decoder": {**pipeline.config["decoder"], "lm": args.lm}}
         config["decoder"]["lexicon"] = args.lexicon
@@ -83,8 +90,6 @@ def main() -> None:
     decoder = pipeline.decoder
     if not hasattr(decoder, "set_options"):
         raise SystemExit(f"{args.bundle}: its decoder is not a CTC beam search")
-    if args.beam_threshold:
-        decoder.set_options(beam_threshold=args.beam_threshold)
     if args.log_add is not None:
         decoder.set_options(log_add=args.log_add)
     if args.rescore is not None:
@@ -95,17 +100,22 @@ def main() -> None:
     names = [Path(path).stem for path in args.manifests]
     header = "".join(f" {name + ' wer/cer':>17} {'search s/s':>10}" for name in names)
     mean_header = " mean wer" if len(sets) > 1 else ""
-    print(f"{'beam':>5} {'lm_weight':>9} {'word_score':>10}{header}{mean_header}")
-    grid = itertools.product(args.beam_size, args.lm_weight, args.word_score)
-    for beam_size, lm_weight, word_score in grid:
-        changes = dict(beam_size=beam_size, lm_weight=lm_weight, word_score=word_score)
+    keys = ["beam_size", "beam_size_token", "beam_threshold", "lm_weight", "word_score"]
+    print(
+        f"{'beam':>5} {'token':>5} {'threshold':>9} {'lm_weight':>9} {'word_score':>10}"
+        f"{header}{mean_header}"
+    )
+    grid = itertools.product(*(getattr(args, key) for key in keys))
+    for point in grid:
+        changes = dict(zip(keys, point, strict=True))
         decoder.set_options(**{k: v for k, v in changes.items() if v is not None})
         scores = [score(decoder, *data) for data in sets]
         o = decoder.options
         cells = "".join(f" {w:>8.4f}/{c:.4f} {t:>10.4f}" for w, c, t in scores)
         mean = sum(w for w, _, _ in scores) / len(scores)
         print(
-            f"{o['beam_size']:>5} {o['lm_weight']:>9} {o['word_score']:>10}{cells}"
+            f"{o['beam_size']:>5} {o['beam_size_token'] or '-':>5} {o['beam_threshold']:>9}"
+            f" {o['lm_weight']:>9} {o['word_score']:>10}{cells}"
             + (f" {mean:>8.4f}" if len(sets) > 1 else ""),
             flush=True,
         )

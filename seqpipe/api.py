@@ -50,6 +50,15 @@ def transcribe(
     lm: str | None = None,
     lm_weight: float | None = None,
     max_chunk: float = 20.0,
+    vad: str = "auto",
+    vad_margin: float = 12.0,
+    vad_floor: float = -50.0,
+    vad_threshold: float = 0.5,
+    hotwords: str | None = None,
+    words: str | None = None,
+    hotword_boost: float | None = None,
+    backend: str = "torch",
+    compute_type: str = "auto",
     threads: int | None = None,
 ) -> Transcript:
     """Speech to text, with segments and word times, for audio of any length.
@@ -57,7 +66,12 @@ def transcribe(
     ``audio``: a file path, or mono samples (a 1-D array or tensor) at ``sample_rate``.
     ``model``: a speech bundle (default: en-small). ``beam_size``/``lm``/``lm_weight``
     replace the bundle's decoder with a beam search, as ``seqpipe transcribe`` does;
-    ``max_chunk``: the longest stretch (s) the VAD cuts long audio into; ``threads``:
+    ``max_chunk``: the longest stretch (s) the VAD cuts long audio into; ``vad`` (``auto``,
+    ``energy``, ``silero``, ``off``) and its ``vad_margin``/``vad_floor``/``vad_threshold``:
+    how speech is found (:func:`seqpipe.speech.vad.vad_options`); ``hotwords`` ("Nguyen,
+    seqpipe") / ``words`` (a file of them) / ``hotword_boost``: names and terms added to the
+    beam search; ``backend`` ``onnx``: the acoustic model on onnxruntime; ``compute_type``
+    ``auto`` (int8 on the CPU), ``float32`` or ``int8``; ``threads``:
     torch's CPU threads for the call.
     """
     import tempfile
@@ -68,15 +82,18 @@ def transcribe(
     from seqpipe.pipeline import Pipeline
     from seqpipe.speech.files import Input
     from seqpipe.speech.transcriber import Transcriber
-    from seqpipe.speech.vad import VADOptions
+    from seqpipe.speech.vad import vad_options
 
-    options = dict(beam_size=beam_size, lm=lm, lm_weight=lm_weight)
-    vad = VADOptions(max_seconds=max_chunk)
+    options = dict(
+        beam_size=beam_size, lm=lm, lm_weight=lm_weight, hotwords=hotwords, words=words,
+        hotword_boost=hotword_boost, backend=backend, compute_type=compute_type,
+        vad=vad_options(max_chunk, vad, vad_margin, vad_floor, vad_threshold),
+    )  # fmt: skip
     with torch_threads(threads), tempfile.TemporaryDirectory(prefix="seqpipe-") as tmp:
         if isinstance(model, Pipeline):
-            transcriber = Transcriber(pipeline=model, vad=vad, **options)
+            transcriber = Transcriber(pipeline=model, **options)
         else:
-            transcriber = Transcriber(model, device, vad=vad, **options)
+            transcriber = Transcriber(model, device, **options)
         if isinstance(audio, str | os.PathLike):
             path = str(audio)
             if not Path(path).exists():
@@ -165,6 +182,7 @@ def generate(
     top_k: int | None = None,
     top_p: float | None = None,
     beam: int | None = None,
+    repeat: float | None = None,
     device: str | None = "cpu",
 ) -> list[Melody]:
     """``n`` melodies from a melody bundle (default: folk), as :class:`seqpipe.midi.Melody`.
@@ -173,7 +191,8 @@ def generate(
     ``meter`` (``'6/8'``) and ``tempo`` (quarter notes per minute) fixed, or None for the
     model to choose; ``primer``: opening notes (``'D4 F#4 A4'``, one beat each, or a .mid
     file); ``scale``: every note in the key's scale. ``temperature``/``top_k``/``top_p``
-    override the bundle's sampler, ``beam`` searches instead. The same ``seed`` gives the
+    override the bundle's sampler, ``beam`` searches instead; ``repeat``: the bias (nats)
+    toward material 1, 2, 4 and 8 bars back (0: none). The same ``seed`` gives the
     same melodies. Write them with :func:`seqpipe.midi.write_midi`.
     """
     from seqpipe.music.generator import Sampling
@@ -182,5 +201,6 @@ def generate(
 
     request = make_request(n=n, bars=bars, steps=steps, key=key, meter=meter, tempo=tempo,
                            primer=primer, scale=scale, seed=seed)  # fmt: skip
-    sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p, beam=beam)
+    sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p, beam=beam,
+                        repeat=repeat)  # fmt: skip
     return generate_melodies(model, request, sampling, device)

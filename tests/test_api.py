@@ -49,6 +49,9 @@ def test_transcribe_a_file_or_samples_alike(speech, tmp_path):
     from_array = seqpipe.transcribe(torch.from_numpy(samples), pipeline, sample_rate=SR)
     assert from_array.text == "a a a"
     assert [w.start for s in from_array.segments for w in s.words] == [w.start for w in words]
+    # the CLI's VAD options: with a fixed floor above the bursts' level nothing is speech
+    assert seqpipe.transcribe(wav, pipeline, vad="energy", vad_floor=-1).text == ""
+    assert seqpipe.transcribe(wav, pipeline, vad="off").text == "a a a"
 
 
 def test_transcribe_errors_name_the_parameter(speech, tmp_path):
@@ -58,6 +61,8 @@ def test_transcribe_errors_name_the_parameter(speech, tmp_path):
         seqpipe.transcribe(tones(BURSTS, 5.0).reshape(2, -1), speech, sample_rate=SR)
     with pytest.raises(ParameterError, match="^audio .*missing.wav: no such file"):
         seqpipe.transcribe(tmp_path / "missing.wav", speech, device="cpu")
+    with pytest.raises(ParameterError, match="^vad bogus: not one of auto, energy, silero, off"):
+        seqpipe.transcribe(tmp_path / "missing.wav", speech, vad="bogus")
 
 
 def test_generate_melodies_repeatably(melody):

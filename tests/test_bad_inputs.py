@@ -375,6 +375,21 @@ def t_missing_file_and_empty_folder(tmp, mp, fx):
     )
 
 
+def t_silero_vad_without_its_extra(tmp, mp, fx):
+    import sys
+
+    from seqpipe.speech.vad import silero_model
+
+    silero_model.cache_clear()
+    mp.setitem(sys.modules, "silero_vad", None)
+    return Expect(
+        transcribe(fx, speech(tmp / "ok.wav"), "--vad", "silero", "-f", "txt"),
+        1,
+        [("--vad silero", "silero-vad", "seqpipe[vad]")],
+        absent=[tmp / "ok.txt"],
+    )
+
+
 # -- generate ----------------------------------------------------------------------
 
 
@@ -567,6 +582,18 @@ def l_lm_build_without_kaldingram(tmp, mp, fx):  # defect 8
     )
 
 
+def l_lm_merge_with_a_broken_arpa(tmp, mp, fx):
+    (tmp / "corpus.txt").write_text("one two three\n")
+    (tmp / "base.arpa").write_text("\\data\\\nngram 1=1\n\n\\1-grams:\nminus\tone\n")
+    return Expect(
+        ["lm", "build", str(tmp / "corpus.txt"), "-o", str(tmp / "lm.arpa"), "--merge",
+         str(tmp / "base.arpa")],
+        1,
+        [("base.arpa:5", "not a number")],
+        absent=[tmp / "lm.arpa"],
+    )  # fmt: skip
+
+
 # -- bundles (through transcribe -m, which loads them) ----------------------------
 
 
@@ -685,6 +712,7 @@ CASES = [
     t_replaced_transcript_keeps_its_mode,
     t_empty_and_garbage_files,
     t_missing_file_and_empty_folder,
+    t_silero_vad_without_its_extra,
     g_output_under_a_file,
     g_disk_full,
     g_plot_of_unknown_type,
@@ -702,6 +730,7 @@ CASES = [
     e_nan_metric_is_valid_json,
     e_one_unreadable_data_set,
     l_lm_build_without_kaldingram,
+    l_lm_merge_with_a_broken_arpa,
     *BUNDLE_CASES,
 ]
 

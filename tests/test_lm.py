@@ -145,3 +145,57 @@ def test_min_counts_shrink_the_model_and_keep_every_history_normalised(tmp_path)
         build_cli(), ["lm", "build", str(tmp_path / "x.txt"), "-o", str(cut), "--min-counts", "2,1"]
     )
     assert result.exit_code != 0
+
+
+def test_merge_interpolates_two_models_and_stays_normalised(tmp_path):
+    from seqpipe.speech.ngram_lm import mix_arpa
+
+    mine, base, mixed = tmp_path / "mine.arpa", tmp_path / "base.arpa", tmp_path / "mixed.arpa"
+    build_arpa(["nguyen takes metoprolol", "the dose of metoprolol", "nguyen is here"], mine)
+    build_arpa(["the cat sat on the mat", "the dog is here", "a cat ran", "the dose"], base)
+    stats = mix_arpa(mine, base, mixed, weight=0.3)
+    models = {}
+    for name, path in (("mine", mine), ("base", base), ("mixed", mixed)):
+        backoffs = {}
+        models[name] = (read_arpa(path, backoffs)[1], backoffs)
+    assert stats.ngrams == {n: len(s) for n, s in models["mixed"][0].items()}
+
+    def p(name, history, word):
+        return probability(models[name], history, word) if word in models[name][0][1] else 0.0
+
+    vocabulary = [w for w in models["mixed"][0][1] if w not in ("<s>", "<unk>")]
+    assert {"nguyen", "metoprolol", "cat", "mat"} <= set(vocabulary)
+    for history in [(), ("the",), ("<s>",), ("of",), ("nguyen",), ("the", "dose"), ("a", "cat")]:
+        total = sum(probability(models["mixed"], history, w) for w in vocabulary)
+        assert math.isclose(total, 1.0, rel_tol=1e-4), (history, total)
+    # n-grams either model lists get exactly the interpolation of the two
+    for history, word in [
+        (("the",), "dose"),
+        (("of",), "metoprolol"),
+        ((), "cat"),
+        (("the",), "cat"),
+    ]:
+        expected = 0.3 * p("mine", history, word) + 0.7 * p("base", history, word)
+        assert math.isclose(probability(models["mixed"], history, word), expected, rel_tol=1e-5)
+    lexicon = (tmp_path / "mixed.lexicon").read_text()
+    assert "metoprolol\tm e t o p r o l o l" in lexicon and "\ncat\tc a t" in lexicon
+
+
+def test_cli_merge_and_its_bad_inputs(tmp_path):
+    base = tmp_path / "base.arpa"
+    build_arpa(["the cat sat on the mat", "a dog ran"], base)
+    (tmp_path / "mine.txt").write_text("call doctor nguyen\n")
+    out = tmp_path / "mixed.arpa"
+    args = ["lm", "build", str(tmp_path / "mine.txt"), "-o", str(out)]
+    result = CliRunner().invoke(build_cli(), [*args, "--merge", str(base), "--merge-weight", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert "merged with" in result.output
+    unigrams = read_arpa(out)[1][1]
+    assert {"nguyen", "cat"} <= set(unigrams)
+    broken = tmp_path / "broken.arpa"
+    broken.write_text("\\data\\\nngram 1=2\n\n\\1-grams:\n-1.0\tcat\n-x\tdog\n\n\\end\\\n")
+    result = CliRunner().invoke(build_cli(), [*args, "--merge", str(broken)])
+    assert result.exit_code != 0 and f"{broken}:6:" in result.output
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(build_cli(), [*args, "--merge", "no-such.arpa"])
+    assert result.exit_code != 0 and "no-such.arpa: language model file not found" in result.output

@@ -90,3 +90,36 @@ def test_json_has_whispers_shape_and_our_keys(tmp_path):
         start, end, text, confidence = row.split("\t")
         assert (int(start), int(end)) == (round(seg["start"] * 1000), round(seg["end"] * 1000))
         assert text == seg["text"] and float(confidence) == pytest.approx(seg["confidence"])
+
+
+silero = pytest.mark.skipif(
+    __import__("importlib").util.find_spec("silero_vad") is None,
+    reason="silero-vad is not installed (the vad extra)",
+)
+
+
+@silero
+def test_silero_vad_gives_the_same_transcript_at_minus_10_30_50_dbfs(tmp_path):
+    wavs = [speak(SENTENCE, tmp_path / f"{-db}.wav", db) for db in (-10, -30, -50)]
+    lines = transcribe(*wavs, "--vad", "silero").splitlines()
+    texts = [line.split("\t")[1] for line in lines]
+    assert len(texts) == 3 and len(set(texts)) == 1, texts
+    assert jiwer.wer(SENTENCE, texts[0]) <= 0.25, texts[0]
+
+
+@silero
+def test_silero_vad_drops_loud_noise_that_the_energy_vad_keeps(tmp_path):
+    from seqpipe.speech.vad import VADOptions, chunks
+
+    speech = speak(SENTENCE, tmp_path / "s.wav")
+    x, sr = sf.read(speech, dtype="float32")
+    noise = np.random.default_rng(0).normal(0, 0.3, 2 * sr).astype(np.float32)  # 2 s hiss
+    mixed = np.concatenate([noise, np.zeros(sr, np.float32), x])
+    sf.write(tmp_path / "mixed.wav", mixed, sr)
+    starts = {
+        mode: [round(c.start, 1) for c in chunks(tmp_path / "mixed.wav", 16000, VADOptions(mode))]
+        for mode in ("auto", "silero")
+    }
+    assert starts["auto"][0] < 0.5  # energy: the hiss is "speech"
+    assert starts["silero"] and starts["silero"][0] >= 2.5, starts  # learned: only the speech
+    assert jiwer.wer(SENTENCE, transcribe(tmp_path / "mixed.wav", "--vad", "silero")) <= 0.25

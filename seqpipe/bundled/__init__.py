@@ -10,7 +10,7 @@ HERE = Path(__file__).parent
 BUNDLES = {
     "folk": (
         "folk.safetensors",
-        "folk-tune melody LSTM (configs/music/folk.yaml), default of seqpipe generate",
+        "folk-tune melody LSTM with lookback inputs (configs/music/folk.yaml), default of seqpipe generate",
     ),
     "en-small": (
         "en-small.safetensors",

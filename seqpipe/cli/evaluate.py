@@ -2,6 +2,8 @@
 
 import click
 
+from seqpipe.cli.transcribe import COMPUTE_TYPE
+
 
 @click.command("evaluate")
 @click.argument("bundle")
@@ -11,7 +13,8 @@ import click
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps")
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
-def command(bundle, data, as_json, device, batch_size) -> None:
+@COMPUTE_TYPE
+def command(bundle, data, as_json, device, batch_size, compute_type) -> None:
     """Score BUNDLE (a .safetensors file or a bundled model's name) on each DATA with its task's metrics.
 
     DATA is whatever the bundle's task reads: a JSONL manifest for speech and
@@ -29,7 +32,9 @@ def command(bundle, data, as_json, device, batch_size) -> None:
 
     from seqpipe.training.evaluation import evaluate_files, json_line
 
-    pipeline, scores = evaluate_files(bundle, data, device=device, batch_size=batch_size)
+    pipeline, scores = evaluate_files(
+        bundle, data, device=device, batch_size=batch_size, compute_type=compute_type
+    )
     console = Console()
     results, failed = [], False
     for scored in scores:

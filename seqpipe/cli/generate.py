@@ -31,6 +31,8 @@ import click
 @click.option(
     "--beam", type=click.IntRange(1), help="Beam search of this width instead of sampling."
 )
+@click.option("--repeat", type=click.FloatRange(0), help="Bias (nats) toward repeating the "
+              "notes 1, 2, 4 or 8 bars back; 0: none (default: the model's).")  # fmt: skip
 @click.option(
     "--program", type=click.IntRange(0, 127), default=0, show_default=True, help="GM instrument."
 )

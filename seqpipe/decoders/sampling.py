@@ -7,6 +7,14 @@ costs O(1) however long the sequence already is, and mask what may come next wit
 :class:`seqpipe.music.rules.MelodyRules`). Sampled rows that are done leave the batch,
 so a batch costs what its rows need, not its longest row times n.
 The prompt is run once with batch size 1 and its state copied to every row.
+
+``repeat`` makes sampling repetition-aware: rules that offer ``lookback(state)`` (for
+melodies, the token at the same place 1, 2, 4 and 8 bars back and how long each row
+has been following it) get those tokens' logits raised, by ``repeat`` nats for a
+lookback the row has followed for ``REPEAT_MOMENTUM`` tokens or more and a fraction of
+that for one it has just met. Once a melody starts repeating earlier material it tends
+to go on (a repeated phrase, not one echoed note), and the model can still leave where
+its own preference is stronger: a cadence, a second ending. One scatter per step.
 """
 
 from __future__ import annotations
@@ -16,9 +24,10 @@ from typing import Any
 
 import torch
 
-from seqpipe.types import NonNegativeInt, PositiveFloat, PositiveInt, Probability
+from seqpipe.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
 
 NUCLEUS_CANDIDATES = 64  # top-p looks at this many best tokens first: a cheap top-k, no sort
+REPEAT_MOMENTUM = 8  # tokens (4 notes of the event encoding) followed for the full copy bias
 
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
@@ -85,8 +94,10 @@ class Sampler:
         temperature: PositiveFloat = 1.0,
         top_k: NonNegativeInt = 0,
         top_p: Probability = 1.0,
+        repeat: NonNegativeFloat = 0.0,
     ):
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
+        self.repeat = repeat
 
     @torch.inference_mode()
     def generate(
@@ -121,8 +132,17 @@ class Sampler:
         race = torch.empty_like(best).exponential_(generator=generator)
         return order.gather(-1, (best / race).argmax(-1, keepdim=True)).squeeze(-1)
 
+    def copy_bias(self, logits: torch.Tensor, lookback) -> torch.Tensor:
+        """``logits`` [B, V] with each lookback candidate [B, K] raised by its share of
+        ``repeat``: (1 + run) / (1 + REPEAT_MOMENTUM) of it, run capped at the momentum."""
+        candidates, runs = lookback
+        share = (1 + runs.clamp(max=REPEAT_MOMENTUM)) / (1 + REPEAT_MOMENTUM)
+        bias = torch.where(candidates >= 0, self.repeat * share, 0.0).to(logits.dtype)
+        return logits.scatter_add(1, candidates.clamp(min=0), bias)
+
     def _generate(self, model, prompt, n, rules, max_tokens, generator) -> list[list[int]]:
         device = next(model.parameters()).device
+        repeat = self.repeat > 0 and hasattr(rules, "lookback")
         logits, state = run_prompt(model, prompt, device)
         index = torch.zeros(n, dtype=torch.long, device=device)
         logits, state = logits.index_select(0, index), model.reorder_state(state, index)
@@ -132,6 +152,8 @@ class Sampler:
         chunks, out = [], []  # (rows, tokens) for each stretch between two compactions
         for t in range(max_tokens):
             logits = torch.where(rules.allowed(prev, rstate), logits, -torch.inf)
+            if repeat:
+                logits = self.copy_bias(logits, rules.lookback(rstate))
             prev = self.draw(logits, generator)
             out.append(prev)
             rstate = rules.update(prev, rstate)

@@ -242,6 +242,11 @@ def _lm_example(model, batch: int, seed: int) -> tuple[torch.Tensor, list[torch.
 def _graph_and_names(pipeline, kind: str, features: bool):
     model = pipeline.model
     if kind == "lm_step":
+        if getattr(model, "lookback", None) is not None:
+            raise SeqpipeError(
+                "ONNX export of an rnn_lm with lookback_bars is not supported (its bar memory "
+                "is not in the step graph); generate with --backend torch"
+            )
         names = lm_state_names(model)
         outs = ["logits"] + [f"{n}_out" for n in names if n != "pos"]
         axes = {"token": {0: "batch"}, "logits": {0: "batch"}}

@@ -16,6 +16,13 @@ back. Magenta also feeds the attention vector into the next step's input; that m
 training a Python loop over time, so here it only shapes the output and training stays
 fused (a causal windowed attention computed in parallel).
 
+``lookback_bars: [1, 2, 4, 8]`` adds Magenta's Lookback RNN inputs for melody tokens
+(:mod:`seqpipe.features.melody_form`): each step also sees where it stands in the bar,
+the token written at the same place 1, 2, 4 and 8 bars back and how long the melody
+has been repeating each, and the output gets a learned copy score for each of those
+tokens (a pointer to earlier bars, gated by the output and the repeat's length). The
+task wires in the token timing (``token_ticks``, ``bar_ticks``, ``body_tokens``).
+
 ``cell`` is any recurrent core (``models/core.py``). The built-in ``lstm``/``gru``/``rnn``
 step through their layers' cells directly (``_cell_step``); a plugin's core steps with its
 own ``step()`` and needs ``initial_state`` too.
@@ -27,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqpipe.features.melody_form import BarLookback, RowMemory
 from seqpipe.models.attention import AdditiveAttention, local_window_attention
 from seqpipe.models.core import BuildCell, CellSpec, cell_name, make_core, needs_step, reorder_state
 from seqpipe.models.rnn import RecurrentStack
@@ -34,6 +42,8 @@ from seqpipe.types import NonNegativeInt, PositiveInt, Probability
 
 State = dict[str, Any]
 RNN_CELLS = {"tanh": torch.rnn_tanh_cell, "relu": torch.rnn_relu_cell}
+POSITIONS = 72  # bar-position buckets of 2 ticks (a 12/8 or 3/2 bar is 144 ticks)
+MAX_RUN = 16  # repeat lengths (tokens) the copy score tells apart
 
 
 class RecurrentLM(nn.Module):
@@ -48,17 +58,37 @@ class RecurrentLM(nn.Module):
         tie_weights: bool = False,
         attention_window: NonNegativeInt = 0,
         attention_size: PositiveInt = 64,
+        lookback_bars: list[PositiveInt] | None = None,
+        lookback_size: PositiveInt = 32,
         build_cell: BuildCell | None = None,
+        token_ticks: list[int] | None = None,
+        bar_ticks: list[int] | None = None,
+        body_tokens: list[bool] | None = None,
     ):
         super().__init__()
         self.window = attention_window
         self.embed = nn.Embedding(vocab_size, embedding_size)
         self.dropout = nn.Dropout(dropout)
+        self.lookback = None
+        form_size = 0
+        if lookback_bars:
+            if token_ticks is None or bar_ticks is None or body_tokens is None:
+                raise ValueError("lookback_bars needs a melody encoding (token timing)")
+            self.lookback = BarLookback(
+                torch.tensor(token_ticks),
+                torch.tensor(bar_ticks),
+                torch.tensor(body_tokens),
+                tuple(lookback_bars),
+            )
+            K = len(lookback_bars)
+            self.position_embed = nn.Embedding(POSITIONS, 16)
+            self.lookback_embed = nn.Embedding(vocab_size + 1, lookback_size)  # last: none
+            form_size = 16 + K * (lookback_size + 2)
         self.stack = make_core(
             cell,
             build_cell,
             who="rnn_lm",
-            input_size=embedding_size,
+            input_size=embedding_size + form_size,
             hidden_size=hidden_size,
             num_layers=num_layers,
             dropout=dropout,
@@ -79,25 +109,71 @@ class RecurrentLM(nn.Module):
         # state_dict holds no shared tensors (safetensors bundles refuse those)
         self.head = None if tie_weights else nn.Linear(hidden_size, vocab_size)
         self.head_bias = nn.Parameter(torch.zeros(vocab_size)) if tie_weights else None
+        if self.lookback is not None:
+            self.copy = nn.Linear(hidden_size, K)  # copy score of each lookback's token
+            self.copy_run = nn.Parameter(torch.zeros(K, MAX_RUN + 1))  # ... by repeat length
+            self.register_buffer("run_offsets", torch.arange(K) * (MAX_RUN + 1), persistent=False)
 
-    def _output(self, out: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+    def _form(self, candidates: torch.Tensor, runs: torch.Tensor, position: torch.Tensor):
+        """Lookback inputs [..., F] from candidates/runs [..., K] and bar position [...]."""
+        none = self.lookback_embed.num_embeddings - 1
+        looked = self.lookback_embed(torch.where(candidates >= 0, candidates, none))
+        runs = runs.clamp(max=MAX_RUN).to(looked.dtype)
+        flags = torch.stack([runs / MAX_RUN, (runs > 0).to(looked.dtype)], -1)  # [..., K, 2]
+        where = self.position_embed((position // 2).clamp(max=POSITIONS - 1))
+        return torch.cat([where, torch.cat([looked, flags], -1).flatten(-2)], -1)
+
+    def _output(self, out: torch.Tensor, context: torch.Tensor | None, form=None) -> torch.Tensor:
         if context is not None:
             out = self.mix(torch.cat([out, context], dim=-1))
         if self.training:
             out = self.dropout(out)
+        hidden = out
         if self.proj is not None:
             out = self.proj(out)
         if self.head is None:
-            return F.linear(out, self.embed.weight, self.head_bias)
-        return F.linear(out, self.head.weight, self.head.bias)
+            logits = F.linear(out, self.embed.weight, self.head_bias)
+        else:
+            logits = F.linear(out, self.head.weight, self.head.bias)
+        if isinstance(form, RowMemory):  # one row, in eval: only the lookbacks that hold a token
+            return self._row_copy(hidden, logits, form)
+        if form is not None:  # each lookback's token gets its copy score
+            candidates, runs = form
+            by_run = self.copy_run.view(-1)[runs.clamp(max=MAX_RUN) + self.run_offsets]
+            score = torch.where(candidates >= 0, self.copy(hidden) + by_run, 0.0)
+            logits = logits.scatter_add(-1, candidates.clamp(min=0), score)
+        return logits
+
+    def _row_copy(self, hidden: torch.Tensor, logits: torch.Tensor, bars: RowMemory):
+        """The copy scores for one row, picked in Python: nothing to do where no lookback
+        holds a token, else one small product with those lookbacks' weights."""
+        ks = tuple(k for k, c in enumerate(bars.cands) if c >= 0)
+        if not ks:
+            return logits
+        cache = self._copy_cache
+        if ks not in cache:
+            cache[ks] = self.copy.weight[list(ks)].t().contiguous()
+        if "bias" not in cache:
+            cache["bias"], cache["run"] = self.copy.bias.tolist(), self.copy_run.tolist()
+        bias, run = cache["bias"], cache["run"]
+        scores = [bias[k] + run[k][min(bars.run_list[k], MAX_RUN)] for k in ks]
+        score = torch.addmm(torch.tensor([scores], dtype=hidden.dtype), hidden, cache[ks])
+        index = torch.tensor([[bars.cands[k] for k in ks]], device=logits.device)
+        return logits.scatter_add(-1, index, score)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(self.embed(tokens.clamp(min=0)))  # padding ids (e.g. -100) never matter
+        tokens = tokens.clamp(min=0)  # padding ids (e.g. -100) never matter
+        x = self.dropout(self.embed(tokens))
+        form = None
+        if self.lookback is not None:
+            candidates, runs, position = self.lookback.to(tokens.device).all_at_once(tokens)
+            x = torch.cat([x, self.dropout(self._form(candidates, runs, position))], -1)
+            form = (candidates, runs)
         out, _ = self.stack(x, lengths)
         context = (
             local_window_attention(self.attention, out, self.window)[0] if self.window else None
         )
-        return self._output(out, context)
+        return self._output(out, context, form)
 
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:
         if not self.fused:
@@ -105,6 +181,11 @@ class RecurrentLM(nn.Module):
         state: State = {"rnn": self.stack.initial_state(batch_size, device), "pos": 0}
         if not self.training and self.fused and self.cell == "lstm":
             state["gates_in"] = self._input_gates()
+        if self.lookback is not None:
+            state["bars"] = self.lookback.to(device).start(batch_size, device)
+            if "gates_in" in state:
+                state["form_gates"] = self._form_gate_tables(state["gates_in"])
+                self._copy_cache = {}  # eval-mode copy weights for _row_copy, per state
         if self.window:
             h = self.embed.weight.new_zeros(batch_size, self.window, self.stack.output_size)
             state["values"] = h.to(device)
@@ -115,12 +196,25 @@ class RecurrentLM(nn.Module):
 
     def step(self, token: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One token in, the next token's logits out; ``state`` is not modified in place."""
+        token = token.clamp(min=0)
+        new: State = {**state, "pos": state["pos"] + 1}
+        form = extra = None
+        if self.lookback is not None:
+            bars = new["bars"] = self.lookback.write(state["bars"], token)
+            fast = "form_gates" in state and isinstance(bars, RowMemory)
+            form = bars if fast else (bars.candidates, bars.runs)
+            if "form_gates" in state:
+                extra = self._gate_index(token, bars, state["form_gates"])
+            else:
+                extra = self._form(bars.candidates, bars.runs, bars.position)
         if self.training or not self.fused:
-            x = self.dropout(self.embed(token.clamp(min=0)))
+            x = self.dropout(self.embed(token))
+            if extra is not None:
+                x = torch.cat([x, extra], -1)
             out, rnn_state = self.stack.step(x, state["rnn"])  # the fused layer, one token
         else:
-            out, rnn_state = self._cell_step(token.clamp(min=0), state)
-        new: State = {**state, "rnn": rnn_state, "pos": state["pos"] + 1}
+            out, rnn_state = self._cell_step(token, state, extra)
+        new["rnn"] = rnn_state
         context = None
         if self.window:
             slots = torch.arange(self.window, device=out.device)
@@ -131,7 +225,7 @@ class RecurrentLM(nn.Module):
             )
             filled = (slots < new["pos"]).unsqueeze(0).expand(out.shape[0], -1)
             context, _ = self.attention(out, new["values"], filled, processed=new["keys"])
-        return self._output(out, context), new
+        return self._output(out, context, form), new
 
     @torch.no_grad()
     def _input_gates(self) -> torch.Tensor:
@@ -142,28 +236,78 @@ class RecurrentLM(nn.Module):
         so weights changed since then are not seen by that state).
         """
         rnn = self.stack.rnn
-        return F.linear(self.embed.weight, rnn.weight_ih_l0, rnn.bias_ih_l0 + rnn.bias_hh_l0)
+        w_token = rnn.weight_ih_l0[:, : self.embed.embedding_dim]  # lookback inputs follow
+        return F.linear(self.embed.weight, w_token, rnn.bias_ih_l0 + rnn.bias_hh_l0)
 
-    def _cell_step(self, token: torch.Tensor, state: State) -> tuple[torch.Tensor, Any]:
+    @torch.no_grad()
+    def _form_gate_tables(self, gates_in: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Layer 0's input gates as one table: the tokens' (``gates_in``), then the lookback
+        inputs' shares: a row per bar position, per lookback one for "none" and one per
+        token, per lookback one per repeat length; and each block's first row [2 + 2K].
+        A step's input gates are then one ``embedding_bag`` sum of 2 + 2K rows."""
+        w = self.stack.rnn.weight_ih_l0[:, self.embed.embedding_dim :]
+        P = self.position_embed.embedding_dim
+        F_, K = self.lookback_embed.embedding_dim, len(self.lookback.distances)
+        per_k = w[:, P:].reshape(w.shape[0], K, F_ + 2)  # [4H, K, F + 2]
+        embed = self.lookback_embed.weight
+        embed = torch.cat([embed[-1:], embed[:-1]])  # "none" first: row = token + 1
+        runs = torch.arange(MAX_RUN + 1, dtype=w.dtype, device=w.device)
+        flags = torch.stack([runs / MAX_RUN, (runs > 0).to(w.dtype)], 1)  # [MAX_RUN + 1, 2]
+        blocks = [gates_in, self.position_embed.weight @ w[:, :P].t()]
+        blocks += [embed @ per_k[:, k, :F_].t() for k in range(K)]
+        blocks += [flags @ per_k[:, k, F_:].t() for k in range(K)]
+        sizes = torch.tensor([len(b) for b in blocks], device=w.device)
+        starts = sizes.cumsum(0) - sizes
+        starts[2 : K + 2] += 1  # a candidate's row is its token + 1 (-1, none: row 0)
+        return torch.cat(blocks), starts, starts.tolist()
+
+    def _gate_index(self, token: torch.Tensor, bars, tables) -> torch.Tensor:
+        """[B, 2 + 2K] rows of the :meth:`_form_gate_tables` table whose sum is the step's
+        input gates: the token's, its bar position's, each lookback's token and run."""
+        _, starts, start_list = tables
+        if isinstance(bars, RowMemory):  # one row: the index in Python
+            where = min(bars.time % bars.bar // 2, POSITIONS - 1)
+            runs = [min(r, MAX_RUN) for r in bars.run_list]
+            rows = [int(token), where, *bars.cands, *runs]
+            index = [i + s for i, s in zip(rows, start_list, strict=True)]
+            return torch.tensor([index], device=token.device)
+        where = (bars.position // 2).clamp(max=POSITIONS - 1)
+        index = [token[:, None], where[:, None], bars.candidates, bars.runs.clamp(max=MAX_RUN)]
+        return torch.cat(index, 1) + starts
+
+    def _cell_step(
+        self, token: torch.Tensor, state: State, extra: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, Any]:
         """Eval-mode step through the layers' cells, skipping nn.LSTM/GRU's per-call overhead.
 
         Same maths as the fused layer on a length-1 sequence (no dropout in eval mode), in
         ~40% less time for a one-token step on the CPU (the wrapper, not the maths, dominated).
-        An LSTM's layer 0 looks its input gates up in ``state["gates_in"]``.
+        An LSTM's layer 0 looks its input gates up in ``state["gates_in"]``, or with
+        lookback inputs sums the rows ``extra`` (:meth:`_gate_index`) of
+        ``state["form_gates"]``; other cells get the lookback inputs themselves as ``extra``.
         """
         rnn, cell = self.stack.rnn, self.cell
         hs, cs, first = [], [], 0
         x = None
         if "gates_in" in state:
             h, c = state["rnn"][0][0], state["rnn"][1][0]
-            gates = torch.addmm(state["gates_in"].index_select(0, token), h, rnn.weight_hh_l0.t())
+            if extra is None:
+                gates_in = state["gates_in"].index_select(0, token)
+            else:
+                gates_in = F.embedding_bag(extra, state["form_gates"][0], mode="sum")
+            gates = torch.addmm(gates_in, h, rnn.weight_hh_l0.t())
             i, f, _, o = gates.sigmoid().chunk(4, 1)  # gate order i, f, g, o
             c = torch.addcmul(f * c, i, gates[:, 2 * rnn.hidden_size : 3 * rnn.hidden_size].tanh())
             x = o * c.tanh()
             hs, cs, first = [x], [c], 1
         for layer in range(first, rnn.num_layers):
             w_ih, w_hh, b_ih, b_hh = rnn._flat_weights[4 * layer : 4 * layer + 4]
-            x = self.embed(token) if layer == 0 else x
+            if layer == 0:
+                x = (
+                    self.embed(token)
+                    if extra is None
+                    else torch.cat([self.embed(token), extra], -1)
+                )
             if cell == "lstm":
                 h, c = torch.lstm_cell(
                     x, (state["rnn"][0][layer], state["rnn"][1][layer]), w_ih, w_hh, b_ih, b_hh
@@ -186,4 +330,6 @@ class RecurrentLM(nn.Module):
         for key in ("values", "keys"):
             if key in state:
                 new[key] = state[key].index_select(0, index)
+        if "bars" in state:
+            new["bars"] = state["bars"].select(index)
         return new

@@ -23,6 +23,7 @@ from seqpipe.midi import TPQ, Melody
 from seqpipe.music.request import Request, check_request, make_request
 
 DEFAULT_MODEL = "folk"
+LOOKBACK_BARS = (1, 2, 4, 8)  # what a repetition-aware sampler may copy from
 
 
 def generate_melodies(pipeline, request: Request, decoder=None, model=None) -> list[Melody]:
@@ -52,6 +53,9 @@ def generate_melodies(pipeline, request: Request, decoder=None, model=None) -> l
     ]
     cut = next((i for i, t in enumerate(spec) if t is None), len(spec))
     prompt, forced = spec[:cut], spec[cut:]
+    decoder = decoder or pipeline.decoder or Sampler()
+    if not hasattr(decoder, "generate"):
+        decoder = Sampler()
     rules = MelodyRules(
         enc,
         bars=request.bars,
@@ -59,13 +63,11 @@ def generate_melodies(pipeline, request: Request, decoder=None, model=None) -> l
         forced=forced,
         scale=scale_pitch_classes(key) if request.scale else None,
         min_ticks=primer[-1].end if primer else 0,
+        lookback=LOOKBACK_BARS if getattr(decoder, "repeat", 0) else (),
     )
     longest = target or request.bars * 8 * TPQ  # 8/4 is the longest bar in METERS
     max_tokens = 2 * longest // rules.min_advance + len(forced) + PREFIX + 2
     generator = torch.Generator(pipeline.device).manual_seed(request.seed)
-    decoder = decoder or pipeline.decoder or Sampler()
-    if not hasattr(decoder, "generate"):
-        decoder = Sampler()
     was_training = pipeline.training
     pipeline.eval()
     try:
@@ -88,12 +90,14 @@ def generate_melodies(pipeline, request: Request, decoder=None, model=None) -> l
 @dataclass
 class Sampling:
     """How tokens are chosen; None keeps the bundle decoder's setting. ``beam``: beam
-    search of that width instead of sampling."""
+    search of that width instead of sampling; ``repeat``: the sampler's copy bias toward
+    earlier bars (:mod:`seqpipe.decoders.sampling`)."""
 
     temperature: float | None = None
     top_k: int | None = None
     top_p: float | None = None
     beam: int | None = None
+    repeat: float | None = None
 
     def decoder(self, pipeline):
         from seqpipe.decoders.sampling import BeamSearch, Sampler
@@ -105,6 +109,7 @@ class Sampling:
             temperature=base.temperature if self.temperature is None else self.temperature,
             top_k=base.top_k if self.top_k is None else self.top_k,
             top_p=base.top_p if self.top_p is None else self.top_p,
+            repeat=base.repeat if self.repeat is None else self.repeat,
         )
 
 
@@ -152,7 +157,8 @@ def generate_files(
     steps: int | None = None, key: str | None = None, meter: str | None = None,
     tempo: float | None = None, primer: str | None = None, scale: bool = False,
     seed: int | None = None, temperature: float | None = None, top_k: int | None = None,
-    top_p: float | None = None, beam: int | None = None, program: int = 0,
+    top_p: float | None = None, beam: int | None = None, repeat: float | None = None,
+    program: int = 0,
     render: str | None = None, soundfont: str | None = None, plot: str | None = None,
     device: str | None = "cpu", backend: str = "torch",
 ) -> Written:  # fmt: skip
@@ -175,7 +181,8 @@ def generate_files(
         renderer.check_plot_path(plot)
     for target in filter(None, (output, render, plot)):
         check_writable(Path(target).parent)
-    sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p, beam=beam)
+    sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p, beam=beam,
+                        repeat=repeat)  # fmt: skip
     melodies = generate(model, request, sampling, device, backend)
     written = Written(seed)
     for i, melody in enumerate(melodies, 1):

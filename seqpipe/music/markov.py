@@ -6,6 +6,8 @@ from the last ``order`` events down to the unigram and finally to a uniform
 distribution over every possible event (128 pitches + rest, times durations up to
 ``MAX_TICKS``), so an event never seen in training still gets a finite cost.
 NLL per note = a tune's total NLL (nats) / its number of notes, as for the models.
+:meth:`MarkovBaseline.sample` draws melodies from the fitted chain (from its seen events
+only), so the chain's tunes can be scored like a model's.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from seqpipe.midi import Melody
+from seqpipe.midi import Melody, Note
 
 REST = -1
 END = (None, None)
@@ -82,3 +84,34 @@ class MarkovBaseline:
             total += self.nll(m)
             notes += len(m.notes)
         return total / max(notes, 1)
+
+    def sample(self, ticks: int, rng, time_signature=(4, 4)) -> Melody:
+        """One melody of at most ``ticks`` ticks (the event that would overshoot ends it),
+        drawn from the chain as its smoothing defines it: at each context length, from the
+        counts with weight total / (total + types), else from the next shorter context,
+        down to the unigram. ``END`` is never drawn. ``rng``: a :class:`random.Random`."""
+        notes, time, seq = [], 0, [START] * self.order
+        while True:
+            event = self._draw(tuple(seq[len(seq) - self.order :]) if self.order else (), rng)
+            pitch, duration = event
+            if time + duration > ticks:
+                return Melody(notes, time_signature=time_signature)
+            if pitch != REST:
+                notes.append(Note(pitch, time, duration))
+            time += duration
+            seq.append(event)
+
+    def _draw(self, context: tuple, rng) -> tuple:
+        levels = []
+        for k in range(self.order + 1):
+            entry = self.tables[k].get(context[len(context) - k :] if k else ())
+            if entry is None:
+                break
+            levels.append(entry)
+        while True:
+            for counter, total, types in reversed(levels):
+                if rng.random() < total / (total + types) or counter is levels[0][0]:
+                    event = rng.choices(list(counter), list(counter.values()))[0]
+                    break
+            if event != END:
+                return event

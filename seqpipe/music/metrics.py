@@ -6,6 +6,11 @@ intra-set distances (between held-out melodies) and the inter-set distances (hel
 vs generated), smooth both with a Gaussian KDE, and report their KL divergence and
 overlapping area. Overlap 1 / KL 0 means the generated set is as close to the
 held-out set as the held-out melodies are to each other.
+
+Form is measured per melody (:data:`STRUCTURE`): the longest phrase it repeats within
+itself, the share of its bars that repeat an earlier bar note for note, and how many
+notes and distinct pitch classes its bars hold. :func:`crop` cuts real tunes to the
+generated melodies' length first, so both are measured over the same span.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from seqpipe.midi import TPQ, Melody
+from seqpipe.midi import TPQ, Melody, Note
 
 LENGTH_CLASSES = [3, 4, 6, 8, 9, 12, 16, 18, 24, 36, 48, 72, 96]  # ticks: 32nd .. whole
 
@@ -135,6 +140,77 @@ class NgramIndex:
                     n += 1
                 best = max(best, n)
         return best + 1 if melody.notes else 0
+
+
+def crop(melody: Melody, bars: int) -> Melody:
+    """The melody's first ``bars`` bars (notes starting in them, cut at the bar line)."""
+    from dataclasses import replace
+
+    end = bars * melody.ticks_per_bar
+    notes = [replace(n, duration=min(n.end, end) - n.start) for n in melody.notes if n.start < end]
+    return replace(melody, notes=notes)
+
+
+def _bars_of(melody: Melody) -> list[list[Note]]:
+    """Notes grouped by the bar they start in (empty bars included), up to the last note."""
+    if not melody.notes:
+        return []
+    size = melody.ticks_per_bar
+    out: list[list[Note]] = [[] for _ in range(-(-melody.end // size))]
+    for n in melody.notes:
+        out[n.start // size].append(n)
+    return out
+
+
+def longest_self_repeat(melody: Melody) -> int:
+    """In notes: the longest phrase that occurs twice in the melody without overlapping.
+
+    Phrases are compared as (interval, duration) steps, so a repeat a tone higher (a
+    sequence) counts too. For every shift ``d``, the longest run of steps equal to
+    those ``d`` earlier, capped at ``d`` (a longer run would overlap itself).
+    """
+    steps = np.array([i * 1000 + d for i, d in _steps(melody)], dtype=np.int64)
+    best = 0
+    for d in range(1, len(steps)):
+        same = np.concatenate([[False], steps[d:] == steps[:-d], [False]])
+        edges = np.flatnonzero(np.diff(same.astype(np.int8)))
+        if edges.size:
+            best = max(best, min(int((edges[1::2] - edges[::2]).max()), d))
+    return best + 1 if best else min(len(melody.notes), 1)
+
+
+def repeated_bar_share(melody: Melody) -> float:
+    """Share of the bars holding notes that repeat an earlier bar exactly (pitches,
+    onsets within the bar, durations)."""
+    seen, repeats, filled = set(), 0, 0
+    size = melody.ticks_per_bar
+    for i, bar in enumerate(_bars_of(melody)):
+        if not bar:
+            continue
+        content = tuple((n.pitch, n.start - i * size, n.duration) for n in bar)
+        filled += 1
+        repeats += content in seen
+        seen.add(content)
+    return repeats / max(filled, 1)
+
+
+def notes_per_bar(melody: Melody) -> float:
+    bars_ = _bars_of(melody)
+    return len(melody.notes) / max(len(bars_), 1)
+
+
+def pitch_classes_per_bar(melody: Melody) -> float:
+    """Mean number of distinct pitch classes in the bars that hold notes."""
+    counts = [len({n.pitch % 12 for n in bar}) for bar in _bars_of(melody) if bar]
+    return float(np.mean(counts)) if counts else 0.0
+
+
+STRUCTURE: dict[str, Callable[[Melody], float]] = {
+    "longest self-repeated phrase (notes)": longest_self_repeat,
+    "bars repeating an earlier bar (%)": lambda m: 100 * repeated_bar_share(m),
+    "notes per bar": notes_per_bar,
+    "pitch classes per bar": pitch_classes_per_bar,
+}
 
 
 def bars(melody: Melody) -> float:

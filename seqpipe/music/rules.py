@@ -6,6 +6,12 @@ encoding's grammar, an optional scale, tokens that would overshoot the requested
 length, and a forced ``<eos>`` exactly at it (the last note always ends on the final
 bar line, so every file has the requested length). It is the ``rules`` object of the
 token decoders' contract (:class:`seqpipe.decoders.base.TokenRules`).
+
+With ``lookback`` bars (e.g. 1, 2, 4, 8) it also remembers, per row, which tokens
+started at each tick of the last ``max(lookback)`` bars (a ring buffer), and offers the
+decoder, for each lookback, the token written at the same place that many bars earlier
+and how many tokens in a row the melody has been following it (:meth:`lookback`): what
+a repetition-aware sampler biases toward. Still O(1) per step.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from seqpipe.features.melody_form import BarMemory, lookback_for
 from seqpipe.features.melody_tokens import EOS, METERS, PAD, PREFIX, MelodyEncoding
 from seqpipe.midi import TPQ
 
@@ -27,6 +34,7 @@ class RowState:
     time: torch.Tensor  # [B] ticks reached
     target: torch.Tensor  # [B] ticks to stop at
     ended: torch.Tensor  # [B] bool, <eos> emitted
+    memory: BarMemory | None = None  # with lookback bars only
 
 
 class MelodyRules:
@@ -41,10 +49,13 @@ class MelodyRules:
         forced: list[int | None] | None = None,
         scale: set[int] | None = None,
         min_ticks: int = 0,
+        lookback: tuple[int, ...] = (),
     ):
         """``min_ticks``: without ``target_ticks``, the model may only pick a meter whose
-        ``bars`` last at least this long (a primer must fit)."""
+        ``bars`` last at least this long (a primer must fit). ``lookback``: bar distances
+        :meth:`lookback` offers candidates from (empty: no memory is kept)."""
         self.enc = encoding
+        self.lookback_bars = tuple(lookback)
         self.bars, self.target_ticks = bars, target_ticks
         self.forced = forced or []
         V = encoding.vocab_size
@@ -122,12 +133,29 @@ class MelodyRules:
             target = self.target_ticks
         elif len(prompt) > 2:  # the meter token is in the prompt
             target = int(self._target_from(torch.tensor(prompt[2], device=device)))
-        return RowState(
+        state = RowState(
             pos=len(prompt),
             time=torch.full((n,), time, dtype=torch.long, device=device),
             target=torch.full((n,), target, dtype=torch.long, device=device),
             ended=torch.zeros(n, dtype=torch.bool, device=device),
         )
+        if self.lookback_bars:
+            state.memory = self._remember(prompt, n, device)
+        return state
+
+    # -- lookback memory ------------------------------------------------------------
+    def _remember(self, prompt: list[int], n: int, device) -> BarMemory:
+        """Each row's memory of the bars (:mod:`seqpipe.features.melody_form`) after the prompt."""
+        self.memory = lookback_for(self.enc, self.lookback_bars).to(device)
+        memory = self.memory.start(n, device)
+        for token in prompt:
+            memory = self.memory.write(memory, torch.full((n,), token, device=device))
+        return memory
+
+    def lookback(self, st: RowState) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B, K] tokens written at this place ``lookback`` bars ago (-1: none there), and
+        [B, K] how many tokens in a row each row has matched that lookback's candidates."""
+        return st.memory.candidates, st.memory.runs
 
     def allowed(self, prev: torch.Tensor, st: RowState) -> torch.Tensor:
         forced = st.pos - self.forced_from
@@ -171,15 +199,18 @@ class MelodyRules:
             self.far_until = 0  # the target may change here
             meter = self.bar_ticks[token] > 0
             target = torch.where(meter, self._target_from(token), target)
+        memory = self.memory.write(st.memory, token) if st.memory is not None else None
         return RowState(
             pos=st.pos + 1,
             time=st.time + self.advance.index_select(0, token),
             target=target,
             ended=st.ended | (token == EOS),
+            memory=memory,
         )
 
     def select(self, st: RowState, index: torch.Tensor) -> RowState:
-        return RowState(st.pos, st.time[index], st.target[index], st.ended[index])
+        memory = st.memory.select(index) if st.memory is not None else None
+        return RowState(st.pos, st.time[index], st.target[index], st.ended[index], memory)
 
     def finished(self, st: RowState) -> bool:
         return bool(st.ended.all())

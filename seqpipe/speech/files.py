@@ -258,6 +258,7 @@ def transcribe_files(
     vad: str = "auto",
     vad_margin: float = 12.0,
     vad_floor: float = -50.0,
+    vad_threshold: float = 0.5,
     hotwords: str | None = None,
     words: str | None = None,
     hotword_boost: float | None = None,
@@ -265,6 +266,7 @@ def transcribe_files(
     max_line_count: int = 2,
     threads: int | None = None,
     backend: str = "torch",
+    compute_type: str = "auto",
     stdout: Callable[[str], object] | None = None,
     progress: Progress | None = None,
 ) -> Summary:
@@ -275,8 +277,9 @@ def transcribe_files(
     gets NAME.FMT (``formats`` default txt; ``all``: every format) beside it or in
     ``output_dir``, written atomically. A file that fails costs its own result only
     (``progress.message`` names it; ``Summary.failed`` counts it). ``threads``: torch's
-    CPU threads while it runs; ``backend`` ``onnx`` runs the acoustic model on onnxruntime.
-    ``vad``/``vad_margin``/``vad_floor``: see :func:`seqpipe.speech.vad.vad_options`;
+    CPU threads while it runs; ``backend`` ``onnx`` runs the acoustic model on onnxruntime;
+    ``compute_type``: see :mod:`seqpipe.deploy.quantize`.
+    ``vad``/``vad_margin``/``vad_floor``/``vad_threshold``: see :func:`seqpipe.speech.vad.vad_options`;
     ``hotwords``/``words``: see :func:`seqpipe.speech.hotwords.hotword_list`,
     ``hotword_boost`` their weight; ``max_line_width``/``max_line_count``: the subtitle
     :class:`~seqpipe.speech.formats.Layout`.
@@ -298,12 +301,12 @@ def transcribe_files(
     summary.files = len(inputs)
     if write_files:  # before the model runs: clashing names, folders that cannot be written
         plan_outputs(inputs, summary.formats, output_dir)
-    chunking = vad_options(max_chunk, vad, vad_margin, vad_floor)
+    chunking = vad_options(max_chunk, vad, vad_margin, vad_floor, vad_threshold)
     layout = Layout(max_line_width, max_line_count)
     with torch_threads(threads), spooled(inputs):
         transcriber = Transcriber(
             model, device, batch_size, beam_size, lm, lm_weight, chunking, hotwords=hotwords,
-            words=words, hotword_boost=hotword_boost, backend=backend,
+            words=words, hotword_boost=hotword_boost, backend=backend, compute_type=compute_type,
         )  # fmt: skip
         _durations(inputs)
         total = sum(item.duration or 0.0 for item in inputs)

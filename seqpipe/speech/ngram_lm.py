@@ -248,10 +248,118 @@ def build_lm(
     normalize: bool = True,
     words: Iterable[str | os.PathLike] = (),
     min_counts: Sequence[int] = (),
+    merge: str | os.PathLike | None = None,
+    merge_weight: float = 0.3,
 ) -> LMStats:
     """:func:`build_arpa` over ``corpus`` files (``-``: standard input), with the words of
-    the ``words`` lists (one a line) joining the lexicon: ``seqpipe lm build``."""
-    return build_arpa(
-        corpus_lines(corpus), output, order=order, normalize=normalize,
-        extra_words=corpus_lines(words), min_counts=min_counts,
-    )  # fmt: skip
+    the ``words`` lists (one a line) joining the lexicon: ``seqpipe lm build``. With
+    ``merge`` (an ARPA path, or a bundled LM's file name), the corpus's model is then
+    interpolated with that one at ``merge_weight`` (:func:`mix_arpa`); the counts returned
+    are the corpus's, the n-grams the merged model's."""
+    lines, extra = corpus_lines(corpus), corpus_lines(words)
+    if merge is None:
+        return build_arpa(lines, output, order, normalize, extra_words=extra, min_counts=min_counts)
+    from seqpipe.decoders.ctc_beam import resolve_path
+
+    base = resolve_path(merge, "language model")
+    with tempfile.TemporaryDirectory() as tmp:
+        own = Path(tmp) / "corpus.arpa"
+        stats = build_arpa(lines, own, order, normalize, extra_words=extra, min_counts=min_counts)
+        stats.ngrams = mix_arpa(own, base, output, merge_weight).ngrams
+    return stats
+
+
+def mix_arpa(
+    user: str | os.PathLike,
+    base: str | os.PathLike,
+    output: str | os.PathLike,
+    weight: float = 0.5,
+) -> LMStats:
+    """Interpolate two ARPA back-off models into one (SRILM's ``ngram -mix-lm``, static):
+    every n-gram either model lists gets ``weight * P_user + (1 - weight) * P_base``, each
+    model backing off as usual (a word a model lacks has probability 0 there), and the
+    back-off weights are computed again so that every history's probabilities sum to 1.
+    ``output``'s lexicon joins both models' lexicons (``.lexicon`` beside each, else its
+    words)."""
+    from seqpipe.decoders.arpa import read_arpa, read_lexicon
+
+    if not 0.0 < weight < 1.0:
+        raise ParameterError("weight", "expected a number between 0 and 1 (exclusive)", weight)
+    user, base, output = Path(user), Path(base), Path(output)
+    check_writable(output.parent)
+    models = [read_arpa(user), read_arpa(base)]
+    order = max(len(m) for m in models)
+    mixed: list[dict[tuple[str, ...], float]] = []  # per order: words -> log10 p
+    for n in range(order):
+        grams = set().union(*(m[n].keys() for m in models if n < len(m)))
+        mixed.append({g: _mixed_log10(models, weight, g) for g in grams})
+    backoffs = _backoffs(mixed)
+    with atomic_open(output) as out:
+        out.write("\\data\\\n" + "".join(f"ngram {n + 1}={len(m)}\n" for n, m in enumerate(mixed)))
+        for n, grams in enumerate(mixed):
+            out.write(f"\n\\{n + 1}-grams:\n")
+            for g, logp in grams.items():
+                bow = f"\t{backoffs[g]:.7f}" if n + 1 < order else ""
+                out.write(f"{logp:.7f}\t{' '.join(g)}{bow}\n")
+        out.write("\n\\end\\\n")
+    spellings: dict[str, list[str]] = {}
+    for path, model in ((base, models[1]), (user, models[0])):
+        lexicon = path.with_suffix(".lexicon")
+        if lexicon.exists():
+            spellings.update((w, s) for w, s in read_lexicon(lexicon) if w not in spellings)
+        else:
+            spellings.update((w, list(w)) for (w,) in model[0] if w not in SPECIAL_WORDS)
+    write_text(
+        output.with_suffix(".lexicon"),
+        "".join(f"{w}\t{' '.join(s)}\n" for w, s in spellings.items()),
+    )
+    words = [g[0] for g in mixed[0] if g[0] not in SPECIAL_WORDS]
+    ngrams = {n + 1: len(m) for n, m in enumerate(mixed)}
+    return LMStats(0, 0, len(words), ngrams, len(spellings) - len(words))
+
+
+def _backoff_log10(model, words: tuple[str, ...]) -> float | None:
+    """log10 P(words[-1] | words[:-1]) under an ARPA back-off model (a dict per order);
+    None when the model does not know the word."""
+    backoff = 0.0
+    for start in range(len(words)):
+        gram = words[start:]
+        if len(gram) <= len(model) and gram in model[len(gram) - 1]:
+            return backoff + model[len(gram) - 1][gram][0]
+        history = gram[:-1]
+        if len(history) <= len(model):
+            backoff += model[len(history) - 1].get(history, (0.0, 0.0))[1]
+    return None
+
+
+def _mixed_log10(models, weight: float, words: tuple[str, ...]) -> float:
+    p = 0.0
+    for model, w in zip(models, (weight, 1.0 - weight), strict=True):
+        logp = _backoff_log10(model, words)
+        if logp is not None and logp > UNK_LOG10 + 1:  # -99 (<s>) is "never"
+            p += w * 10.0**logp
+    return math.log10(p) if p > 0 else -99.0
+
+
+def _or_never(logp: float | None) -> float:
+    return -99.0 if logp is None else logp
+
+
+def _backoffs(mixed: list[dict[tuple[str, ...], float]]) -> dict[tuple[str, ...], float]:
+    """log10 back-off weight of every history, lowest order first, so that each history's
+    explicit n-grams and its backed-off rest sum to probability 1 (floors keep it finite)."""
+    backoffs: dict[tuple[str, ...], float] = {}
+    children: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    for grams in mixed[1:]:
+        for g in grams:
+            children.setdefault(g[:-1], []).append(g)
+    model = [{g: (p, 0.0) for g, p in grams.items()} for grams in mixed]
+    for n, grams in enumerate(mixed[:-1]):
+        for history in grams:
+            seen = children.get(history, [])
+            left = 1.0 - sum(10.0 ** mixed[n + 1][g] for g in seen)
+            lower = 1.0 - sum(10.0 ** _or_never(_backoff_log10(model, g[1:])) for g in seen)
+            bow = math.log10(max(left, 1e-12) / max(lower, 1e-12)) if seen else 0.0
+            backoffs[history] = bow
+            model[n][history] = (grams[history], bow)
+    return backoffs

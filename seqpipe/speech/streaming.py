@@ -102,11 +102,11 @@ class Streamer:
         """``transcriber``: a :class:`seqpipe.speech.transcriber.Transcriber` (its model,
         features and decoder, hotwords included)."""
         self.options = o = options or StreamOptions()
-        self.pipeline, self.model, self.decoder = (
-            transcriber.pipeline,
-            transcriber.model,
-            transcriber.decoder,
-        )
+        self.pipeline, self.decoder = transcriber.pipeline, transcriber.decoder
+        # float32 weights: an int8 copy's quantized layers (seqpipe.deploy.quantize) run
+        # only whole, so the chunked step reads the pipeline's own model
+        onnx = hasattr(transcriber.model, "session")
+        self.model = transcriber.model if onnx else transcriber.pipeline.model
         name = transcriber.model_name or "model"
         if not callable(getattr(self.model, "stream_step", None)):
             kind = self.pipeline.config.get("model", {}).get("name", "?")

@@ -50,6 +50,7 @@ class Transcriber:
         words: str | None = None,
         hotword_boost: float | None = None,
         backend: str = "torch",
+        compute_type: str = "auto",
     ):
         """``model``: a bundle name or path (default: :func:`default_model`), or a loaded
         ``pipeline``. CPU threads: :func:`seqpipe.device.threads` around the calls.
@@ -57,7 +58,8 @@ class Transcriber:
         (:mod:`seqpipe.speech.hotwords`), ``hotword_boost`` (log10) their weight.
         ``backend`` ``onnx``: the acoustic model runs on onnxruntime (exported and checked
         against PyTorch on load, :func:`seqpipe.deploy.runtime.onnx_model`); features and
-        decoder stay the same."""
+        decoder stay the same. ``compute_type``: ``auto`` (int8 on the CPU), ``float32`` or
+        ``int8`` (:mod:`seqpipe.deploy.quantize`; the torch backend only)."""
         from seqpipe.device import pick_device
         from seqpipe.pipeline import Pipeline
 
@@ -77,11 +79,16 @@ class Transcriber:
         added = hotword_list(hotwords, words)
         if added:
             self.decoder = with_hotwords(self.decoder, added, hotword_boost)
-        self.model = self.pipeline.model
         if backend == "onnx":
             from seqpipe.deploy.runtime import onnx_model
 
+            if compute_type == "int8":
+                raise ParameterError("compute_type", "int8 runs on the torch backend", "int8")
             self.model = onnx_model(self.pipeline)
+        else:
+            from seqpipe.deploy.quantize import for_compute_type
+
+            self.model = for_compute_type(self.pipeline, compute_type)
         self.text = self.decoder.text
 
     # -- batching ------------------------------------------------------------------

@@ -12,13 +12,17 @@ Speech is an energy decision per 10 ms frame (:func:`threshold_db`): with ``mode
 floor (its ``NOISE_PERCENTILE``-th percentile frame level) or within ``SPEECH_SPAN_DB`` of
 its loudest frame, so a quiet recording loses no words
 however low its level (a buffer that never rises ``margin_db`` above its floor is noise); ``mode="energy"`` uses the fixed ``floor_db`` (dBFS) instead;
-``mode="off"`` keeps every stretch (still cut into bounded chunks). Either way a frame
-must also lie within ``range_db`` of the buffer's loudest frame. A chunk with no such
+``mode="silero"`` asks Silero VAD (a small learned model shipped in the ``silero-vad``
+wheel, MIT; the ``vad`` extra) for each 32 ms window's speech probability and keeps the
+frames above ``threshold``: it tells speech from loud non-speech (music, traffic) that
+energy cannot. ``mode="off"`` keeps every stretch (still cut into bounded chunks). Except
+with ``off``, a frame must also lie within ``range_db`` of the buffer's loudest frame. A chunk with no such
 frame is skipped; the rest keep ``pad_seconds`` of context around their speech.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,8 +38,8 @@ MIN_NOISE_FRAMES = 50  # a shorter buffer cannot tell its noise: floor_db decide
 SPEECH_SPAN_DB = 30.0  # mode "auto": frames this close to the loudest are always speech
 NOISE_SPAN_DB = 60.0  # frames this far below the loudest are not counted as noise
 DIGITAL_SILENCE_DB = -190.0  # frame_db of zeros is -200
-VADMode = Literal["auto", "energy", "off"]
-VAD_MODES = ("auto", "energy", "off")
+VADMode = Literal["auto", "energy", "silero", "off"]
+VAD_MODES = ("auto", "energy", "silero", "off")
 
 
 @dataclass
@@ -58,23 +62,34 @@ class VADOptions:
     pad_seconds: float = 0.2
     floor_db: float = -50.0  # mode "energy": the fixed floor (dBFS)
     margin_db: float = 12.0  # mode "auto": dB above the noise floor
+    threshold: float = 0.5  # mode "silero": speech probability
     range_db: float = 45.0
     block_seconds: float = 2.0
 
 
 def vad_options(
-    max_chunk: float = 20.0, vad: str = "auto", margin: float = 12.0, floor: float = -50.0
+    max_chunk: float = 20.0,
+    vad: str = "auto",
+    margin: float = 12.0,
+    floor: float = -50.0,
+    threshold: float = 0.5,
 ) -> VADOptions:
     """:class:`VADOptions` from the transcribe options, checked (``ParameterError``)."""
     from seqpipe.errors import ParameterError
 
     if vad not in VAD_MODES:
         raise ParameterError("vad", f"not one of {', '.join(VAD_MODES)}", vad)
+    if not 0 < threshold < 1:
+        raise ParameterError("vad_threshold", "must be a probability in (0, 1)", threshold)
+    if vad == "silero":
+        silero_model()  # a missing extra is an error before any file is read
     if not margin > 0:
         raise ParameterError("vad_margin", "must be positive (dB above the noise)", margin)
     if not -120 <= floor < 0:
         raise ParameterError("vad_floor", "must be in [-120, 0) dBFS", floor)
-    return VADOptions(mode=vad, max_seconds=max_chunk, margin_db=margin, floor_db=floor)
+    return VADOptions(
+        mode=vad, max_seconds=max_chunk, margin_db=margin, floor_db=floor, threshold=threshold
+    )
 
 
 def stream_audio(
@@ -204,13 +219,61 @@ def threshold_db(db: np.ndarray, opts: VADOptions) -> float:
     return max(floor, float(db.max()) - opts.range_db)
 
 
-def speech_segments(db: np.ndarray, opts: VADOptions) -> list[tuple[int, int]]:
-    """[start, end) frame ranges of speech, split at pauses >= ``min_silence``, padded."""
+@functools.cache
+def silero_model():
+    """Silero VAD's TorchScript model, shipped inside its wheel (loaded once)."""
+    import warnings
+
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        from silero_vad import load_silero_vad
+    except ImportError:
+        raise SeqpipeError(
+            "--vad silero needs the silero-vad package: pip install 'seqpipe[vad]'"
+        ) from None
+    finally:
+        torch.set_num_threads(threads)  # importing silero_vad sets one thread for all torch
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation
+        return load_silero_vad()
+
+
+def silero_voiced(samples: np.ndarray, sample_rate: int, opts: VADOptions) -> np.ndarray:
+    """Per 10 ms frame: does Silero VAD hear speech there (probability > threshold)?"""
+    import torch
+
+    if sample_rate not in (8000, 16000):
+        import soxr
+
+        samples, sample_rate = soxr.resample(samples, sample_rate, 16000), 16000
+    peak = float(np.abs(samples).max(initial=0.0))
+    if peak > 0:  # Silero hears level: a quiet recording is raised to -6 dBFS peak first
+        samples = samples * np.float32(min(0.5 / peak, 1000.0))
+    window = 512 if sample_rate == 16000 else 256  # the windows Silero VAD is trained on
+    frames = -(-len(samples) // max(1, int(FRAME_SECONDS * sample_rate)))
+    if len(samples) < window:
+        return np.zeros(frames, dtype=bool)
+    with torch.no_grad():
+        probs = silero_model().audio_forward(torch.from_numpy(samples)[None], sample_rate)[0]
+    frame_window = (np.arange(frames) * FRAME_SECONDS * sample_rate // window).astype(int)
+    return probs.numpy()[np.minimum(frame_window, len(probs) - 1)] > opts.threshold
+
+
+def speech_segments(
+    db: np.ndarray, opts: VADOptions, voiced: np.ndarray | None = None
+) -> list[tuple[int, int]]:
+    """[start, end) frame ranges of speech, split at pauses >= ``min_silence``, padded.
+    ``voiced``: a learned VAD's decision per frame, else the energy rule's."""
     if not len(db) or not np.isfinite(db.max()):  # NaN-safe
         return []
     if opts.mode == "off":
         return [(0, len(db))] if db.max() > DIGITAL_SILENCE_DB else []
-    voiced = db > threshold_db(db, opts)
+    if voiced is None:
+        voiced = db > threshold_db(db, opts)
+    else:
+        voiced = voiced & (db > max(float(db.max()) - opts.range_db, DIGITAL_SILENCE_DB))
     if not voiced.any():
         return []
     idx = np.flatnonzero(voiced)
@@ -261,7 +324,10 @@ def chunks(
         else:
             cut = len(buffer)
         piece, db = buffer[:cut], db[: -(-cut // frame)]
-        for s, e in speech_segments(db, opts):
+        voiced = (
+            silero_voiced(piece, sample_rate, opts)[: len(db)] if opts.mode == "silero" else None
+        )
+        for s, e in speech_segments(db, opts, voiced):
             yield Chunk(
                 float(offset + s * frame) / sample_rate, piece[s * frame : e * frame].copy()
             )

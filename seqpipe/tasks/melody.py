@@ -5,7 +5,9 @@ over its melody tokens (everything after the conditioning prefix, ``<eos>`` incl
 divided by its number of notes, summed over tunes first. Unlike per-token loss it
 compares fairly across encodings and with the Markov baseline. Training tunes are
 transposed at random (``transpose: 5`` = up to 5 semitones either way) each time they
-are batched; evaluation never transposes.
+are batched; evaluation never transposes. A transposed tune's key token is not a target
+(its loss is masked): the key a model picks on its own then follows the corpus's keys
+(mostly G and D for folk tunes) rather than the flat spread transposition makes.
 """
 
 from __future__ import annotations
@@ -55,8 +57,17 @@ class MelodyTask(Task):
             raise SeqpipeError(
                 f"task 'melody' needs a melody encoding (melody_events, melody_grid), got {type(features).__name__}"
             )
+        from seqpipe.features.melody_form import lookback_for
+
         self.encoding = features
-        return {"vocab_size": features.vocab_size, "output_size": features.vocab_size}
+        timing = lookback_for(features, (1,))  # what a model with lookback inputs needs
+        return {
+            "vocab_size": features.vocab_size,
+            "output_size": features.vocab_size,
+            "token_ticks": timing.advance.tolist(),
+            "bar_ticks": timing.bar_ticks.tolist(),
+            "body_tokens": timing.body.tolist(),
+        }
 
     def load_data(self, source: Any, *, train: bool) -> Sequence[MelodyExample]:
         from seqpipe.data.melodies import load_melodies
@@ -73,21 +84,23 @@ class MelodyTask(Task):
     def length(self, example: MelodyExample) -> int:
         return len(example.tokens)
 
-    def _tokens(self, example: MelodyExample) -> list[int]:
+    def _tokens(self, example: MelodyExample) -> tuple[list[int], bool]:
+        """The example's tokens, transposed at random in training, and whether its key
+        token is the tune's own (untransposed)."""
         if not example.train or not self.transpose:
-            return example.tokens
+            return example.tokens, True
         import torch
 
         shift = int(torch.randint(-self.transpose, self.transpose + 1, ()))  # trainer-seeded
         if shift == 0:
-            return example.tokens
+            return example.tokens, True
         tokens = self.encoding.encode(example.melody.transpose(shift))
-        return tokens[: len(example.tokens)]
+        return tokens[: len(example.tokens)], False
 
     def collate(self, examples: list[MelodyExample]) -> dict[str, Any]:
         import torch
 
-        rows = [self._tokens(e) for e in examples]
+        rows, own_key = zip(*(self._tokens(e) for e in examples), strict=True)
         if any(e.train for e in examples):
             # Training: cut every row to the batch's shortest. Batches are length-bucketed,
             # so little is lost, and a packed LSTM whose rows all have the same length runs
@@ -102,6 +115,7 @@ class MelodyTask(Task):
             "tokens": tokens,
             "lengths": torch.tensor([len(r) for r in rows]),
             "notes": torch.tensor([self.encoding.count_notes(r) for r in rows]),
+            "own_key": torch.tensor(own_key),
         }
 
     def _token_nll(self, pipeline, batch) -> tuple[Any, Any]:
@@ -114,6 +128,8 @@ class MelodyTask(Task):
         targets = tokens[:, 1:]
         steps = torch.arange(targets.shape[1], device=tokens.device)
         real = steps[None, :] < (lengths - 1).to(tokens.device)[:, None]
+        if "own_key" in batch:  # target 0 is the key token: only a tune's own key is taught
+            real[:, 0] &= batch["own_key"].to(tokens.device)
         nll = F.cross_entropy(logits.transpose(1, 2).float(), targets, reduction="none")
         return nll * real, real
 

@@ -95,17 +95,25 @@ class Scored:
 
 
 def evaluate_files(
-    bundle: str, data: Iterable[str], *, device: str | None = "auto", batch_size: int = 16
+    bundle: str,
+    data: Iterable[str],
+    *,
+    device: str | None = "auto",
+    batch_size: int = 16,
+    compute_type: str = "float32",
 ) -> tuple[Any, Iterator[Scored]]:
     """Load ``bundle`` and score it on each ``data`` source with its task's metrics; a source
     that cannot be read gives its error and the others are still scored. Returns the
-    pipeline and the results, computed one at a time."""
+    pipeline and the results, computed one at a time. ``compute_type``: as ``seqpipe
+    transcribe`` runs the model (:mod:`seqpipe.deploy.quantize`)."""
+    from seqpipe.deploy.quantize import for_compute_type
     from seqpipe.device import pick_device
     from seqpipe.errors import SeqpipeError
     from seqpipe.pipeline import Pipeline
 
     torch_device = pick_device(device)
     pipeline = Pipeline.load(bundle, device=torch_device)
+    pipeline.model = for_compute_type(pipeline, compute_type)
     task = pipeline.task
 
     def scores() -> Iterator[Scored]:
