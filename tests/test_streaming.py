@@ -381,3 +381,5 @@ def test_stream_options_are_checked():
 
     with pytest.raises(ParameterError, match="chunk"):
         transcribe_stream(str(EXAMPLE), chunk=0, model="digits")
+    with pytest.raises(ParameterError, match="by level"):
+        transcribe_stream(str(EXAMPLE), vad="silero", model="digits")

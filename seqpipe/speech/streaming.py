@@ -427,6 +427,8 @@ def transcribe_stream(
                 "must be in (0, 10] seconds" if name == "chunk" else "must be in [0, 10] seconds",
                 value,
             )
+    if vad == "silero":
+        raise ParameterError("vad", "--stream decides speech by level: auto, energy or off", vad)
     options = StreamOptions(
         chunk, lookahead, settle, endpoint_seconds=endpoint, max_seconds=max_chunk,
         vad=vad_options(max_chunk, vad, vad_margin, vad_floor),
