@@ -110,8 +110,12 @@ class Streamer:
         name = transcriber.model_name or "model"
         if not callable(getattr(self.model, "stream_step", None)):
             kind = self.pipeline.config.get("model", {}).get("name", "?")
-            why = "the onnx backend" if hasattr(self.model, "session") else f"'{kind}' models"
-            raise SeqpipeError(f"{name}: cannot stream: {why} have no stream_step (ctc_rnn has)")
+            why = (
+                "the onnx backend runs whole utterances only"
+                if hasattr(self.model, "session")
+                else f"'{kind}' models have no stream_step (ctc_rnn has)"
+            )
+            raise SeqpipeError(f"{name}: cannot stream: {why}")
         if not callable(getattr(self.decoder, "stream", None)):
             raise SeqpipeError(f"{name}: its decoder ({type(self.decoder).__name__}) cannot stream")
         self.sample_rate = transcriber.sample_rate
