@@ -1,9 +1,11 @@
-"""seqpipe's Python front door: :func:`transcribe`, :func:`generate`, :func:`load`.
+"""seqpipe's Python front door: :func:`transcribe`, :func:`stream`, :func:`generate`, :func:`load`.
 
     import seqpipe
     from seqpipe.midi import write_midi
 
     print(seqpipe.transcribe("talk.wav"))                 # a Transcript; str() is the text
+    for update in seqpipe.stream(blocks, sample_rate=16000):  # live; blocks of samples
+        print(update.text, end="\n" if update.final else "\r")
     tunes = seqpipe.generate(n=2, key="D", meter="6/8", seed=1)
     write_midi(tunes[0], "jig.mid")
 
@@ -19,11 +21,14 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     import numpy as np
 
     from seqpipe.midi import Melody, Note
     from seqpipe.pipeline import Pipeline
     from seqpipe.speech.formats import Transcript
+    from seqpipe.speech.streaming import Update
 
 
 def load(model: str | os.PathLike, device: str | None = "auto") -> Pipeline:
@@ -103,6 +108,48 @@ def transcribe(
         shown = path if isinstance(audio, str | os.PathLike) else None
         raise ParameterError("audio", result.error, shown)
     return result.transcript
+
+
+def stream(
+    blocks: Iterable,
+    model: str | os.PathLike | Pipeline | None = None,
+    *,
+    sample_rate: int | None = None,
+    device: str | None = "auto",
+    beam_size: int | None = None,
+    lm: str | None = None,
+    lm_weight: float | None = None,
+    chunk: float = 0.4,
+    lookahead: float = 0.5,
+    settle: float | None = None,
+    endpoint: float = 0.5,
+    threads: int | None = None,
+) -> Iterator[Update]:
+    """Live transcription: ``blocks`` of mono samples (arrays or tensors of any length,
+    at ``sample_rate``, default the model's) in, :class:`~seqpipe.speech.streaming.Update`
+    s out as soon as the audio allows.
+
+    ``update.text`` is the current segment's text (its first ``update.stable`` words are
+    final); ``update.final`` marks a segment's last update, at a pause of ``endpoint``
+    seconds. ``chunk``: seconds of audio per model step; ``lookahead``: seconds the model
+    waits for after each chunk; ``settle``: None, a word is final once the whole beam
+    agrees on it, or seconds the best path must hold it (sooner, less accurate). The model must stream (``ctc_rnn``: en-small, digits).
+    """
+    from seqpipe.device import threads as torch_threads
+    from seqpipe.pipeline import Pipeline
+    from seqpipe.speech.streaming import Streamer, StreamOptions
+    from seqpipe.speech.streaming import stream as run
+    from seqpipe.speech.transcriber import Transcriber
+
+    options = dict(beam_size=beam_size, lm=lm, lm_weight=lm_weight)
+    with torch_threads(threads):
+        if isinstance(model, Pipeline):
+            transcriber = Transcriber(pipeline=model, **options)
+        else:
+            transcriber = Transcriber(model, device, **options)
+        options = StreamOptions(chunk, lookahead, settle, endpoint_seconds=endpoint)
+        streamer = Streamer(transcriber, options)
+        yield from run(blocks, streamer, sample_rate)
 
 
 def _write_samples(path: str, samples, sample_rate: int) -> None:

@@ -308,6 +308,34 @@ def t_melody_model_for_transcribe(tmp, mp, fx):  # defect 8: was a KeyError
     )
 
 
+def t_stream_with_a_model_that_cannot_stream(tmp, mp, fx):  # issue 36
+    return Expect(
+        transcribe(fx, "--stream", speech(tmp / "a.wav")),
+        1,
+        [("tone.safetensors", "cannot stream")],
+    )
+
+
+def t_stream_of_an_empty_stdin(tmp, mp, fx):  # issue 36
+    return Expect(
+        ["transcribe", "--stream", "-", "-m", "digits"], 1, [("<stdin>", "no audio")], stdin=b""
+    )
+
+
+def t_stream_of_a_cut_wav_header(tmp, mp, fx):  # issue 36
+    return Expect(
+        ["transcribe", "--stream", "-", "-m", "digits"],
+        1,
+        [("<stdin>", "cannot read audio")],
+        stdin=wav_bytes()[:20],
+    )
+
+
+def t_stream_of_two_sources(tmp, mp, fx):  # issue 36
+    a, b = speech(tmp / "a.wav"), speech(tmp / "b.wav")
+    return Expect(transcribe(fx, "--stream", a, b), 1, [("--stream", "one source")])
+
+
 def t_replaced_transcript_keeps_its_mode(tmp, mp, fx):  # defect 8
     a = speech(tmp / "a.wav")
     (tmp / "a.txt").write_text("old\n")
@@ -731,6 +759,10 @@ CASES = [
     t_stdin_twice,
     t_pipe_like_process_substitution,
     t_melody_model_for_transcribe,
+    t_stream_with_a_model_that_cannot_stream,
+    t_stream_of_an_empty_stdin,
+    t_stream_of_a_cut_wav_header,
+    t_stream_of_two_sources,
     t_replaced_transcript_keeps_its_mode,
     t_empty_and_garbage_files,
     t_missing_file_and_empty_folder,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from seqpipe.speech.vad import VAD_MODES
@@ -75,8 +77,30 @@ def decoding_options(command):
     return command
 
 
+# live transcription (seqpipe.speech.streaming)
+STREAMING = (
+    click.option("--stream", is_flag=True, help="Live: transcribe as the audio arrives, from "
+                 "the microphone (no PATH; the 'mic' extra), standard input (-: WAV, or raw "
+                 "16-bit mono PCM at the model's rate) or a file; the current guess is drawn "
+                 "on stderr, each segment's final text printed on stdout at a pause."),
+    click.option("--chunk", default=0.4, show_default=True, type=click.FloatRange(0.02, 10),
+                 help="--stream: seconds of new audio per model step."),
+    click.option("--lookahead", default=0.5, show_default=True, type=click.FloatRange(0, 10),
+                 help="--stream: seconds of audio after each chunk the model waits for."),
+    click.option("--settle", type=click.FloatRange(0, 10), help="--stream: make a word final "
+                 "once the best path has held it this long (s), instead of once the beam "
+                 "agrees on it or the speaker pauses: sooner, less accurate (no rescoring)."),
+)  # fmt: skip
+
+
+def streaming_options(command):
+    for option in reversed(STREAMING):
+        command = option(command)
+    return command
+
+
 @click.command("transcribe")
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
 @click.option("-m", "--model", help="Bundled model name or a .safetensors bundle (default: "
               "en-small, or digits while en-small is not bundled).")  # fmt: skip
 @click.option("-f", "--format", "formats", multiple=True, type=click.Choice(FORMAT_CHOICES),
@@ -88,7 +112,8 @@ def decoding_options(command):
               help="text: speech to text; midi: a melody to MIDI notes ('seqpipe notes').")  # fmt: skip
 @decoding_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def command(paths, formats, output_dir, quiet, to, **options) -> None:
+@streaming_options
+def command(paths, formats, output_dir, quiet, to, stream, chunk, lookahead, settle, **options):
     """Transcribe audio PATHS: files, directories (recursive), globs, or - for stdin.
 
     \b
@@ -109,6 +134,7 @@ def command(paths, formats, output_dir, quiet, to, **options) -> None:
       seqpipe transcribe talk.wav --beam-size 50 --lm lm.arpa
       seqpipe transcribe meeting.wav --hotwords "Nguyen, seqpipe" -f srt
       seqpipe transcribe hum.wav --to midi -o hum.mid    # melody notes (default -m melody)
+      arecord -f S16_LE -r 16000 | seqpipe transcribe --stream -
     """
     if to == "midi":
         from seqpipe.cli.notes import write_midi_files
@@ -120,6 +146,9 @@ def command(paths, formats, output_dir, quiet, to, **options) -> None:
     from seqpipe.speech.files import transcribe_files
 
     err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+    if stream or not paths:
+        return live(paths, stream, formats or output_dir, err, quiet,
+                    dict(options, chunk=chunk, lookahead=lookahead, settle=settle))  # fmt: skip
     with ProgressBar(err, disabled=quiet or not err.is_terminal) as bar:
         summary = transcribe_files(
             paths, formats, output_dir, stdout=lambda text: click.echo(text, nl=False),
@@ -135,6 +164,29 @@ def command(paths, formats, output_dir, quiet, to, **options) -> None:
     if summary.failed:
         err.print(f"seqpipe: {summary.failed} of {summary.files} file(s) failed")
         raise SystemExit(1)
+
+
+def live(paths, stream: bool, files, err, quiet: bool, options) -> None:
+    """``--stream``: final segments on stdout, the current guess on a terminal's stderr."""
+    from seqpipe.errors import ParameterError
+    from seqpipe.speech.streaming import transcribe_stream
+
+    if not stream:
+        raise click.UsageError("missing PATHS (or --stream, to transcribe the microphone)")
+    if len(paths) > 1 or files:
+        raise ParameterError("paths", "--stream reads one source (a file, - or the microphone) "
+                             "and prints text: no -f/-o")  # fmt: skip
+    draw = err.is_terminal and not quiet
+
+    def show(update) -> None:
+        if draw:
+            err.file.write("\r\x1b[K" + ("" if update.final else update.text[-(err.width - 1) :]))
+            err.file.flush()
+        if update.final and update.text:
+            click.echo(update.text)
+            sys.stdout.flush()
+
+    transcribe_stream(paths[0] if paths else None, on_update=show, **options)
 
 
 class ProgressBar:

@@ -8,6 +8,8 @@ passed to constructors that accept it.
 * :class:`FrameDecoder`: frame-aligned speech outputs -> text (``ctc_greedy``,
   ``ctc_beam``, ``attention_beam``). The speech service calls ``decode_batch`` on padded
   features and times words from what it returns.
+  A CTC decoder may also offer ``stream() -> FrameStream`` (live transcription,
+  :mod:`seqpipe.speech.streaming`): one utterance decoded as its frames arrive.
 * :class:`TokenDecoder`: an autoregressive model -> token sequences (``sample``,
   ``beam``). It drives only the model's incremental API (``initial_state``, ``step``,
   ``reorder_state``: docs/architecture.md) and asks a :class:`TokenRules` object which
@@ -37,6 +39,28 @@ class FrameDecoder(Protocol):
         The result holds one :class:`~seqpipe.decoders.hypothesis.Hypothesis` per row and,
         for CTC models, the CPU log-posteriors [B, T', V] with their lengths and the
         feature frames per output frame, from which word times are aligned."""
+        ...
+
+
+@runtime_checkable
+class FrameStream(Protocol):
+    """One utterance's CTC search fed chunk by chunk (``FrameDecoder.stream()``)."""
+
+    def step(self, log_probs: torch.Tensor) -> None:
+        """Search the next frames' log-probs [T, V] (CPU)."""
+        ...
+
+    def settle(self, pause: bool = False) -> list[str]:
+        """The words that became final since the last call: no later frame changes them.
+        ``pause``: the speaker has paused, so every word so far may be made final."""
+        ...
+
+    def pending(self) -> list[str]:
+        """The current best guess of the words after the final ones (may change)."""
+        ...
+
+    def end(self) -> list[str]:
+        """No more frames: the remaining words, final."""
         ...
 
 

@@ -32,7 +32,7 @@ import torch
 
 from seqpipe.decoders.arpa import SPECIAL_WORDS, arpa_unigrams, read_lexicon
 from seqpipe.decoders.ctc_greedy import ctc_posteriors
-from seqpipe.decoders.hypothesis import DecodeOutput, Hypothesis, TokenText
+from seqpipe.decoders.hypothesis import DecodeOutput, Hypothesis, SettledText, TokenText
 from seqpipe.errors import SeqpipeError
 from seqpipe.types import NonNegativeInt, PositiveFloat, PositiveInt
 
@@ -354,10 +354,7 @@ class CTCBeam:
         self, log_probs: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> list[Hypothesis]:
         """Decode log-probs [B,T,V] (CPU or not) with valid lengths [B]."""
-        emissions = torch.log_softmax(log_probs.float(), dim=-1).cpu()
-        if self.extra_sil:
-            pad = emissions.new_full((*emissions.shape[:2], 1), -1e9)
-            emissions = torch.cat([emissions, pad], dim=-1)
+        emissions = self._emissions(log_probs)
         B, T, _ = emissions.shape
         lengths = [T] * B if lengths is None else torch.as_tensor(lengths).tolist()
         self._shared()  # build once, before any thread needs it
@@ -385,6 +382,29 @@ class CTCBeam:
             )
         return hyps
 
+    def _emissions(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """Log-softmaxed float CPU emissions [..., V'] as flashlight reads them (a word
+        vocabulary gets the silence column it never emits)."""
+        emissions = torch.log_softmax(log_probs.float(), dim=-1).cpu()
+        if self.extra_sil:
+            pad = emissions.new_full((*emissions.shape[:-1], 1), -1e9)
+            emissions = torch.cat([emissions, pad], dim=-1)
+        return emissions
+
+    def stream(self, settle_frames: int | None = None, margin: float = 3.0) -> BeamStream:
+        """A live search (``decoders.base.FrameStream``) over frames fed chunk by chunk.
+
+        ``settle_frames`` None (a search with words): a word is final once every path in
+        the beam within ``margin`` (log-probability) of the best has it, and ``rescore``
+        picks the rest at the end among the paths that agree with it: with a wide margin,
+        what the search and rescoring of the whole utterance would give. A number
+        (or a lexicon-free search, 5): once the best path has had it that many frames,
+        and the search is pruned there (faster to settle; no rescoring)."""
+        shared = self._shared()
+        if settle_frames is None and shared.words is None:
+            settle_frames = 5
+        return BeamStream(self, self._new_search(), settle_frames, margin)
+
     def _spell(self, words: list[str]) -> list[int]:
         shared, tokens = self._resources, []
         for word in words:
@@ -398,3 +418,147 @@ class CTCBeam:
     ) -> DecodeOutput:
         log_probs, lengths, ratio = ctc_posteriors(model, feats, feat_lengths)
         return DecodeOutput(self(log_probs, lengths), log_probs, lengths, ratio)
+
+
+class BeamStream:
+    """One utterance's beam search, fed as its frames arrive (flashlight's
+    ``decode_begin`` / ``decode_step`` / ``decode_end``).
+
+    Agreement (``settle_frames`` None): ``settle()`` makes final the words that every
+    path within ``margin`` of the best starts with; at a pause (``settle(pause=True)``)
+    and at the end, ``rescore`` picks the rest among the paths that agree with them, over
+    every frame so far, as the offline search does. (A word is emitted at its last
+    letter, so a path that may still spell a longer word, "one" -> "once", keeps the
+    beam from agreeing on it until the next word starts or the speaker pauses.)
+    Look-back (a number): ``settle()`` takes the best path up to the last word it
+    completed at least ``settle_frames`` frames ago, makes those words final and prunes
+    the search there (wav2letter's streaming inference): every path the search keeps
+    continues from that point, and there is no rescoring.
+    """
+
+    def __init__(self, beam: CTCBeam, search, settle_frames: int | None, margin: float = 3.0):
+        self.beam, self.search, self.margin = beam, search, margin
+        self.look_back = None if settle_frames is None else max(0, int(settle_frames))
+        self.words = beam._resources.words  # None: a lexicon-free search spells words
+        self.path = SettledText(beam.text)  # lexicon-free: the final tokens
+        self.final: list[str] = []  # lexicon search: the final words
+        self.final_ids: list[int] = []  # agreement: their ids
+        self.emissions: list[torch.Tensor] = []  # agreement: for rescoring at the end
+        search.decode_begin()
+
+    def step(self, log_probs: torch.Tensor) -> None:
+        emissions = self.beam._emissions(log_probs).contiguous()
+        if self.look_back is None:
+            self.emissions.append(emissions)
+        self.search.decode_step(emissions.data_ptr(), *emissions.shape)
+
+    def _read(self, result) -> tuple[list[str], list[int]]:
+        """Words and (collapsed) tokens of a path after its first frame, which is the
+        start state or the point the search was last pruned at, already read."""
+        words = [self.words.get_entry(w) for w in result.words[1:] if w >= 0] if self.words else []
+        tokens, previous = [], result.tokens[0] if len(result.tokens) else None
+        for token in result.tokens[1:]:
+            if token != self.beam.blank and token != previous and token < len(self.beam.text.vocab):
+                tokens.append(token)
+            previous = token
+        return words, tokens
+
+    def _commit(self, result, everything: bool = False) -> list[str]:
+        words, tokens = self._read(result)
+        if self.words is not None:
+            self.final += words
+            return words
+        self.path.tokens += tokens
+        return self.path.settle(everything)
+
+    def _agreeing(self) -> list:
+        """The beam's paths that start with the final words, best first."""
+        done = self.final_ids
+        return [
+            r for r in self.search.get_all_final_hypothesis() if _word_ids(r)[: len(done)] == done
+        ]
+
+    def _agreed(self) -> list[int]:
+        """The word ids after the final ones that every path within ``margin`` of the
+        best starts with."""
+        beam = self._agreeing()
+        if not beam:
+            return []
+        floor, done, common = max(r.score for r in beam) - self.margin, len(self.final_ids), None
+        for result in beam:
+            if result.score < floor:
+                continue
+            ids = _word_ids(result)[done:]
+            if common is not None:
+                n = next(
+                    (i for i, (a, b) in enumerate(zip(common, ids, strict=False)) if a != b), None
+                )
+                ids = common[: min(len(common), len(ids)) if n is None else n]
+            common = ids
+            if not common:
+                break
+        return common or []
+
+    def _decided(self, beam: list) -> list[int]:
+        """The word ids of the best of ``beam``, rescored over every frame so far if the
+        decoder rescores."""
+        if not beam:
+            return list(self.final_ids)
+        if not (self.beam.options["rescore"] and self.emissions):
+            return _word_ids(beam[0])
+        words = self.beam._rescore([beam], [torch.cat(self.emissions)])[0][2]
+        index = {self.words.get_entry(w): w for r in beam for w in _word_ids(r)}
+        return [index[w] for w in words]
+
+    def _take(self, ids: list[int]) -> list[str]:
+        if ids[: len(self.final_ids)] != self.final_ids:  # no agreeing path was left
+            return []
+        new = [self.words.get_entry(w) for w in ids[len(self.final_ids) :]]
+        self.final_ids, self.final = list(ids), self.final + new
+        return new
+
+    def settle(self, pause: bool = False) -> list[str]:
+        """``pause``: the speaker has paused, so the words so far are all final (the best
+        path's, rescored, among those that agree with the final words)."""
+        if self.look_back is None:
+            if pause:
+                return self._take(self._decided(self._agreeing()))
+            return self._take(self.final_ids + self._agreed())
+        look_back = 0 if pause else self.look_back
+        result = self.search.get_best_hypothesis(look_back)
+        if len(result.words) <= 1:  # nothing old enough: the search is not pruned either
+            return []
+        self.search.prune(look_back)
+        return self._commit(result, everything=pause)
+
+    def pending(self) -> list[str]:
+        words, tokens = self._read(self.search.get_best_hypothesis(0))
+        if self.look_back is None:
+            return words[len(self.final) :]
+        if self.words is not None:
+            return words
+        text = self.beam.text.text(self.path.tokens + tokens).split()
+        return text[self.path.reported :]
+
+    def end(self) -> list[str]:
+        self.search.decode_end()
+        if self.look_back is not None:
+            return self._commit(self.search.get_best_hypothesis(0), everything=True)
+        agreeing = self._agreeing()
+        if agreeing:
+            return self._take(self._decided(agreeing))
+        # every path that agreed with the final words has left the beam: the best path's
+        # words after the last of them it shares
+        import difflib
+
+        words, _ = self._read(self.search.get_best_hypothesis(0))
+        match = difflib.SequenceMatcher(None, self.final, words, autojunk=False)
+        shared = [m.b + m.size for m in match.get_matching_blocks() if m.size]
+        new = words[max(shared, default=0) :]
+        self.final += new
+        return new
+
+
+def _word_ids(result) -> list[int]:
+    """The word ids a flashlight path emitted (its per-frame list holds -1 elsewhere)."""
+    return [w for w in result.words if w >= 0]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from seqpipe.decoders.hypothesis import DecodeOutput, Hypothesis, TokenText
+from seqpipe.decoders.hypothesis import DecodeOutput, Hypothesis, SettledText, TokenText
 
 
 def ctc_posteriors(
@@ -68,3 +68,30 @@ class CTCGreedy:
         """Run the acoustic model and decode; keeps the posteriors for word timing."""
         log_probs, lengths, ratio = ctc_posteriors(model, feats, feat_lengths)
         return DecodeOutput(self(log_probs, lengths), log_probs, lengths, ratio)
+
+    def stream(self) -> GreedyStream:
+        """A live search (``decoders.base.FrameStream``): greedy never revises a token."""
+        return GreedyStream(self.text)
+
+
+class GreedyStream:
+    """Greedy CTC over a stream: a word is final once the separator after it is."""
+
+    def __init__(self, text: TokenText):
+        self.path = SettledText(text)
+        self.previous = -1
+
+    def step(self, log_probs: torch.Tensor) -> None:
+        for token in log_probs.argmax(dim=-1).tolist():
+            if token != self.path.text.blank and token != self.previous:
+                self.path.tokens.append(token)
+            self.previous = token
+
+    def settle(self, pause: bool = False) -> list[str]:
+        return self.path.settle(everything=pause)
+
+    def pending(self) -> list[str]:
+        return self.path.tail()
+
+    def end(self) -> list[str]:
+        return self.path.settle(everything=True)

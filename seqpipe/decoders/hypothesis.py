@@ -89,3 +89,32 @@ class TokenText:
         if current:
             groups.append(current)
         return groups
+
+
+class SettledText:
+    """A stream's final token ids and the words they complete, for streaming decoders.
+
+    In a character vocabulary a word is complete once a separator follows it; in a word
+    vocabulary every token is a word. ``settle()`` hands out each complete word once.
+    """
+
+    def __init__(self, text: TokenText):
+        self.text = text
+        self.tokens: list[int] = []
+        self.reported = 0  # words handed out by settle()
+
+    def words(self) -> list[str]:
+        return self.text.text(self.tokens).split()
+
+    def settle(self, everything: bool = False) -> list[str]:
+        """The complete words not handed out yet (``everything``: the last one too)."""
+        words = self.words()
+        open_word = self.text.char_level and self.tokens and self.tokens[-1] != self.text.separator
+        complete = words if everything or not open_word else words[:-1]
+        new = complete[self.reported :]
+        self.reported = max(self.reported, len(complete))
+        return new
+
+    def tail(self) -> list[str]:
+        """The words not handed out yet: at most the one still being spelled."""
+        return self.words()[self.reported :]

@@ -21,6 +21,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from seqpipe.errors import SeqpipeError
 from seqpipe.models.attention import lengths_to_mask
 from seqpipe.models.core import BuildCell, CellSpec, make_core
 from seqpipe.models.rnn import RecurrentStack, check_lengths
@@ -47,6 +48,7 @@ class ConvFrontEnd(nn.Module):
         for _ in range(layers):
             freq = (freq + 1) // 2
         self.output_size = channels * freq
+        self.stride = 2**layers  # input frames per output frame
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         y = x.unsqueeze(1)  # [B, 1, T, F]
@@ -101,9 +103,16 @@ class CTCRNN(JointCTCAttention, nn.Module):
         dropout: Probability = 0.1,
         speller_size: NonNegativeInt = 0,
         speller_attention: Literal["additive", "location"] = "additive",
+        train_chunk: NonNegativeInt = 0,
+        train_lookahead: NonNegativeInt = 0,
         build_cell: BuildCell | None = None,
     ):
+        """``train_chunk`` > 0: train as it streams (chunk-aware training): the backward
+        direction sees chunks of that many frames after the front end (``subsample``
+        feature frames each) plus ``train_lookahead`` frames, as ``stream_step`` does;
+        evaluation and offline inference stay whole-utterance."""
         super().__init__()
+        self.train_chunk, self.train_lookahead = train_chunk, train_lookahead
         self.frontend = ConvFrontEnd(input_size, channels, layers=2 if subsample == 4 else 1)
         self.proj = nn.Linear(self.frontend.output_size, hidden_size)
         self.norm = nn.LayerNorm(hidden_size)
@@ -140,6 +149,12 @@ class CTCRNN(JointCTCAttention, nn.Module):
         lengths = check_lengths(x, lengths, type(self).__name__)
         y, lengths = self.frontend(x, lengths)
         y = self.dropout(self.norm(self.proj(y)))
+        if self.training and self.train_chunk:
+            if not callable(getattr(self.rnn, "chunked", None)):
+                raise SeqpipeError(
+                    f"ctc_rnn: train_chunk needs a core with chunked() ({type(self.rnn).__name__} has none)"
+                )
+            return self.rnn.chunked(y, lengths, self.train_chunk, self.train_lookahead), lengths
         y, _ = self.rnn(y, lengths)
         return y, lengths
 
@@ -158,6 +173,42 @@ class CTCRNN(JointCTCAttention, nn.Module):
         if joint:
             return self.forward_joint(x, lengths, targets)
         return self.ctc(x, lengths)
+
+    @torch.no_grad()
+    def stream_step(
+        self, x: torch.Tensor, lookahead: int, state: tuple | None = None
+    ) -> tuple[torch.Tensor, tuple]:
+        """One chunk of a stream: CTC logits of its frames, and the state for the next.
+
+        ``x`` [B, N + A, F]: N new feature frames (a multiple of ``stride`` except in
+        the last chunk), then A frames of look-ahead that the next call sees again as new
+        frames. -> (logits [B, ceil(N / stride), V], state). The convolutions read the
+        last ``stride`` frames of the chunk before as left context; the recurrent core
+        runs latency-controlled (``chunk_run``: its forward direction carries its state,
+        the backward one sees the chunk and its look-ahead). A look-ahead that reaches
+        the end of the utterance gives exactly ``forward``'s logits.
+        """
+        if not callable(getattr(self.rnn, "chunk_run", None)):
+            raise SeqpipeError(
+                f"ctc_rnn: its recurrent core ({type(self.rnn).__name__}) cannot stream"
+            )
+        stride = self.frontend.stride
+        context, carried = state if state is not None else (None, None)
+        window = x if context is None else torch.cat([context, x], dim=1)
+        lengths = torch.full((x.shape[0],), window.shape[1], dtype=torch.long)
+        y, _ = self.frontend(window, lengths)
+        if context is not None:  # the output the context frames belong to
+            y = y[:, 1:]
+        new = x.shape[1] - lookahead
+        keep = -(-new // stride)
+        y, carried = self.rnn.chunk_run(self.norm(self.proj(y)), keep, carried)
+        context = x[:, new - stride : new] if new >= stride else None
+        return self.head(y[:, :keep]), (context, carried)
+
+    @property
+    def stride(self) -> int:
+        """Feature frames per output frame."""
+        return self.frontend.stride
 
 
 class PyramidalEncoder(nn.Module):

@@ -102,6 +102,96 @@ class RecurrentStack(nn.Module):
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         return out, state
 
+    def chunk_run(self, x: torch.Tensor, keep: int, state: list | None = None) -> tuple:
+        """Latency-controlled run (LC-BLSTM, Zhang et al. 2016) of one chunk of a stream.
+
+        ``x`` [B, keep + A, F]: ``keep`` new frames, then A frames of look-ahead. In each
+        layer the forward direction starts from ``state`` (its state after the previous
+        chunk; zeros if None) and hands on its state after the ``keep`` frames; the
+        backward direction runs over all keep + A frames from zeros, so the look-ahead
+        is all it sees of the future. -> (y [B, keep + A, H*dirs], state): the
+        look-ahead's outputs are only right for the frames the caller keeps.
+        With A reaching the end of the utterance, y equals ``forward`` on the whole of it.
+        """
+        rnn, lstm = self.rnn, self.cell == "lstm"
+        dirs, per = (2 if rnn.bidirectional else 1), (4 if rnn.bias else 2)
+        if lstm:
+            run = _lstm_step
+        else:
+            run = torch.gru if self.cell == "gru" else getattr(torch, f"rnn_{rnn.nonlinearity}")
+        zeros = x.new_zeros(1, x.shape[0], rnn.hidden_size)
+        carried = []
+        for layer in range(rnn.num_layers):
+            outs = []
+            for d in range(dirs):
+                k = layer * dirs + d
+                weights = rnn._flat_weights[k * per : (k + 1) * per]
+                if d == 0:
+                    h = state[layer] if state is not None else ((zeros, zeros) if lstm else zeros)
+                    out, h = run(x[:, :keep], h, weights, rnn.bias, 1, 0.0, False, False, True)
+                    carried.append(h)
+                    if x.shape[1] > keep:  # the look-ahead, from the chunk's end state
+                        ahead, _ = run(
+                            x[:, keep:], h, weights, rnn.bias, 1, 0.0, False, False, True
+                        )
+                        out = torch.cat([out, ahead], dim=1)
+                else:
+                    h0 = (zeros, zeros) if lstm else zeros
+                    out, _ = run(x.flip(1), h0, weights, rnn.bias, 1, 0.0, False, False, True)
+                    out = out.flip(1)
+                outs.append(out)
+            x = torch.cat(outs, dim=-1) if dirs == 2 else outs[0]
+        return x, carried
+
+    def chunked(
+        self, x: torch.Tensor, lengths: torch.Tensor, chunk: int, lookahead: int
+    ) -> torch.Tensor:
+        """``chunk_run`` over a whole padded batch at once, for chunk-aware training.
+
+        x [B, T, F] -> y [B, T, H*dirs], zero past each length. The forward direction runs
+        over the whole sequence; the backward one over every window of chunk + look-ahead
+        frames (cut by the sequence's length) from zeros, each reversed within its own
+        length, so a model trained through it learns the backward direction it streams
+        with. One layer: exactly ``chunk_run``'s outputs. Deeper, one approximation (for
+        one pass over the batch): a layer's look-ahead inputs are the layer below's
+        outputs for those frames as their own chunk, where ``chunk_run`` recomputes them
+        within the window.
+        """
+        rnn, B, T = self.rnn, x.shape[0], x.shape[1]
+        if self.cell == "lstm":
+            run = _lstm_outputs
+        else:
+            run = torch.gru if self.cell == "gru" else getattr(torch, f"rnn_{rnn.nonlinearity}")
+        dirs, per, W = (2 if rnn.bidirectional else 1), (4 if rnn.bias else 2), chunk + lookahead
+        n = -(-T // chunk)
+        lengths = lengths.to(x.device)
+        starts = torch.arange(n, device=x.device) * chunk
+        size = (lengths[:, None] - starts[None, :]).clamp(0, W).reshape(-1, 1)  # [B*n, 1]
+        t = torch.arange(W, device=x.device)[None, :]
+        reverse = torch.where(t < size, size - 1 - t, t).unsqueeze(-1)  # within each window
+        valid = (torch.arange(T, device=x.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+        for layer in range(rnn.num_layers):
+            outs = []
+            for d in range(dirs):
+                k = layer * dirs + d
+                weights = rnn._flat_weights[k * per : (k + 1) * per]
+                h0 = x.new_zeros(1, B if d == 0 else B * n, rnn.hidden_size)
+                h0 = (h0, h0) if self.cell == "lstm" else h0
+                if d == 0:
+                    out, _ = run(x, h0, weights, rnn.bias, 1, 0.0, self.training, False, True)
+                else:
+                    padded = nn.functional.pad(x, (0, 0, 0, n * chunk + lookahead - T))
+                    windows = padded.unfold(1, W, chunk).transpose(2, 3).reshape(B * n, W, -1)
+                    windows = windows.gather(1, reverse.expand(-1, -1, windows.shape[2]))
+                    out, _ = run(windows, h0, weights, rnn.bias, 1, 0.0, self.training, False, True)
+                    out = out.gather(1, reverse.expand(-1, -1, out.shape[2]))[:, :chunk]
+                    out = out.reshape(B, n * chunk, -1)[:, :T]
+                outs.append(out)
+            x = (torch.cat(outs, dim=-1) if dirs == 2 else outs[0]) * valid
+            if layer < rnn.num_layers - 1 and rnn.dropout:
+                x = nn.functional.dropout(x, rnn.dropout, self.training)
+        return x
+
     def _reversed_padded(self, x: torch.Tensor, lengths: torch.Tensor, state) -> tuple:
         """The packed result without packing, for training GRU/RNN stacks on the CPU.
 
@@ -156,6 +246,12 @@ def _lstm_outputs(x, h0, weights, bias, layers, dropout, train, bidirectional, b
     """``torch.gru``'s calling convention for ``torch.lstm`` (h0 is the (h, c) pair)."""
     out, _, _ = torch.lstm(x, h0, weights, bias, layers, dropout, train, bidirectional, batch_first)
     return out, None
+
+
+def _lstm_step(x, h0, weights, bias, layers, dropout, train, bidirectional, batch_first):
+    """``torch.lstm`` returning ``(out, (h, c))``: the final state travels as a pair."""
+    out, h, c = torch.lstm(x, h0, weights, bias, layers, dropout, train, bidirectional, batch_first)
+    return out, (h, c)
 
 
 class RecurrentFrameModel(nn.Module):
