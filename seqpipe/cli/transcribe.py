@@ -154,6 +154,11 @@ def command(paths, formats, output_dir, quiet, to, stream, chunk, lookahead, set
             paths, formats, output_dir, stdout=lambda text: click.echo(text, nl=False),
             progress=bar, **options,
         )  # fmt: skip
+    report(err, summary, output_dir)
+
+
+def report(err, summary, output_dir: str | None) -> None:
+    """What was written and replaced, what failed (exit status 1)."""
     if summary.written:
         where = f"to {output_dir}" if output_dir else "next to the inputs"
         fmts = ", ".join(summary.formats)
