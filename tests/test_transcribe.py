@@ -232,3 +232,20 @@ def test_a_blip_shorter_than_one_window_still_transcribes(bundle, tmp_path):
     data = json.loads((tmp_path / "blip.json").read_text())
     assert data["text"] == "a"
     assert all(w["end"] <= 0.01 for s in data["segments"] for w in s["words"])
+
+
+def test_lm_weight_alone_reweights_the_bundles_own_search():
+    """``--lm-weight`` without ``--beam-size``/``--lm`` used to be ignored."""
+    from seqpipe.pipeline import Pipeline
+    from seqpipe.speech.transcriber import choose_decoder
+
+    config = {
+        "task": {"name": "speech"},
+        "features": {"name": "logmel", "n_mels": 40},
+        "model": {"name": "ctc_rnn", "cell": "gru", "hidden_size": 32, "num_layers": 1},
+        "decoder": {"name": "ctc_beam", "beam_size": 7},
+    }
+    pipeline = Pipeline.from_config(config)
+    decoder = choose_decoder(pipeline, None, None, 0.25)
+    assert decoder is pipeline.decoder
+    assert decoder.options["lm_weight"] == 0.25 and decoder.options["beam_size"] == 7

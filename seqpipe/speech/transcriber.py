@@ -229,7 +229,8 @@ def check_speech_model(pipeline, model: str | None) -> None:
 
 
 def choose_decoder(pipeline, beam_size: int | None, lm: str | None, lm_weight: float | None):
-    """The bundle's decoder, or a beam search when ``beam_size``/``lm`` ask for one."""
+    """The bundle's decoder (``lm_weight`` applied to its beam search), or a beam search
+    when ``beam_size``/``lm`` ask for one."""
     from seqpipe.decoders.attention_beam import AttentionBeam
     from seqpipe.decoders.base import FrameDecoder
     from seqpipe.decoders.ctc_beam import CTCBeam
@@ -239,6 +240,9 @@ def choose_decoder(pipeline, beam_size: int | None, lm: str | None, lm_weight: f
     decoder = pipeline.decoder if isinstance(pipeline.decoder, FrameDecoder) else None
     if isinstance(decoder, AttentionBeam) and beam_size and not lm:
         decoder.beam_size = beam_size
+        return decoder
+    if isinstance(decoder, CTCBeam) and lm_weight is not None and not (beam_size or lm):
+        decoder.set_options(lm_weight=lm_weight)  # the bundle's own search, reweighted
         return decoder
     if beam_size or lm:
         options = dict(pipeline.config.get("decoder") or {}) if isinstance(decoder, CTCBeam) else {}
