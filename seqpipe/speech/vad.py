@@ -244,6 +244,7 @@ def silero_voiced(samples: np.ndarray, sample_rate: int, opts: VADOptions) -> np
     """Per 10 ms frame: does Silero VAD hear speech there (probability > threshold)?"""
     import torch
 
+    frames = -(-len(samples) // max(1, int(FRAME_SECONDS * sample_rate)))  # frame_db's count
     if sample_rate not in (8000, 16000):
         import soxr
 
@@ -252,12 +253,11 @@ def silero_voiced(samples: np.ndarray, sample_rate: int, opts: VADOptions) -> np
     if peak > 0:  # Silero hears level: a quiet recording is raised to -6 dBFS peak first
         samples = samples * np.float32(min(0.5 / peak, 1000.0))
     window = 512 if sample_rate == 16000 else 256  # the windows Silero VAD is trained on
-    frames = -(-len(samples) // max(1, int(FRAME_SECONDS * sample_rate)))
     if len(samples) < window:
         return np.zeros(frames, dtype=bool)
     with torch.no_grad():
         probs = silero_model().audio_forward(torch.from_numpy(samples)[None], sample_rate)[0]
-    frame_window = (np.arange(frames) * FRAME_SECONDS * sample_rate // window).astype(int)
+    frame_window = (np.arange(frames) * int(FRAME_SECONDS * sample_rate) // window).astype(int)
     return probs.numpy()[np.minimum(frame_window, len(probs) - 1)] > opts.threshold
 
 
