@@ -27,16 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from seqpipe.audio import load_audio
+from seqpipe.tasks.notes import NOTE_METRICS as METRICS
 from seqpipe.tasks.notes import score_notes
-
-METRICS = (
-    "onset_f1",
-    "onset_precision",
-    "onset_recall",
-    "offset_f1",
-    "onset_only_f1",
-    "pitch_accuracy",
-)
 
 
 def pyin_notes(wave: np.ndarray, sr: int = 16000, hop: int = 256) -> np.ndarray:

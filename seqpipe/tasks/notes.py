@@ -34,6 +34,16 @@ from seqpipe.errors import SeqpipeError
 from seqpipe.tasks.base import Task
 from seqpipe.types import PositiveFloat, PositiveInt
 
+# mir_eval note scores per file (means over files are the task's metrics)
+NOTE_METRICS = (
+    "onset_f1",
+    "onset_precision",
+    "onset_recall",
+    "offset_f1",
+    "onset_only_f1",
+    "pitch_accuracy",
+)
+
 
 @dataclass
 class NoteExample:
@@ -190,14 +200,7 @@ class NotesTask(Task):
             for i, notes in enumerate(decoded):
                 scores.append(score_notes(batch["notes"][i], notes, self.frame_seconds))
         result = {"loss": losses / max(frames, 1)}
-        for key in (
-            "onset_f1",
-            "onset_precision",
-            "onset_recall",
-            "offset_f1",
-            "onset_only_f1",
-            "pitch_accuracy",
-        ):
+        for key in NOTE_METRICS:
             result[key] = float(np.mean([s[key] for s in scores])) if scores else 0.0
         return result
 
@@ -222,26 +225,12 @@ def score_notes(
     if not len(ri):
         empty = 1.0 if not len(ei) else 0.0
         return dict.fromkeys(
-            (
-                "onset_f1",
-                "onset_precision",
-                "onset_recall",
-                "offset_f1",
-                "onset_only_f1",
-                "pitch_accuracy",
-            ),
+            NOTE_METRICS,
             empty,
         )
     if not len(ei):
         return dict.fromkeys(
-            (
-                "onset_f1",
-                "onset_precision",
-                "onset_recall",
-                "offset_f1",
-                "onset_only_f1",
-                "pitch_accuracy",
-            ),
+            NOTE_METRICS,
             0.0,
         )
     transcription = mir_eval.transcription
