@@ -101,6 +101,28 @@ def test_chunk_aware_training_sees_what_streaming_sees(cell):
     assert model.rnn.rnn.weight_hh_l0_reverse.grad.abs().sum() > 0
 
 
+def test_chunk_share_mixes_whole_and_chunked_batches_and_draws_the_lookahead():
+    torch.manual_seed(0)
+    x, lengths = torch.randn(2, 40, 20), torch.tensor([40, 31])
+    model = CTCRNN(20, len(VOCAB), hidden_size=8, num_layers=1, channels=4, dropout=0.0)
+    whole = model.train()(x, lengths)[0]
+    torch.testing.assert_close(whole, model.eval()(x, lengths)[0])
+    model.train_chunk, model.train_lookahead = 4, (0, 3)
+    model.train()
+    seen = set()
+    for share in (0.0, 1.0):
+        model.train_chunk_share = share
+        for _ in range(12):
+            logits = model(x, lengths)[0]
+            same = torch.allclose(logits, whole, atol=1e-6)
+            assert same == (share == 0.0)  # chunked: the backward direction is cut off
+            if share:
+                seen.add(tuple(logits[0, :, 0].tolist()))
+    assert len(seen) > 1  # several look-aheads were drawn
+    with pytest.raises(SeqpipeError, match="train_lookahead"):
+        CTCRNN(20, len(VOCAB), hidden_size=8, num_layers=1, channels=4, train_lookahead=(5, 2))
+
+
 def test_a_core_without_chunk_run_cannot_stream():
     model = CTCRNN(20, len(VOCAB), hidden_size=8, num_layers=1, channels=4).eval()
     model.rnn.chunk_run = None

@@ -384,6 +384,18 @@ def test_resume_with_a_changed_recipe_says_what_changed(tones, tmp_path):
     assert "model.dropout: 0.0 -> 0.2" in text and "train.epochs: 1 -> 2" in text
 
 
+def test_recipe_changes_take_a_yaml_list_for_the_tuple_it_validates_to():
+    from seqpipe.training.run import recipe_changes
+
+    old = {"model": {"train_lookahead": [10, 25], "dropout": 0.1}}
+    assert recipe_changes(old, {"model": {"train_lookahead": (10, 25), "dropout": 0.2}}) == [
+        "model.dropout: 0.1 -> 0.2"
+    ]
+    assert recipe_changes(old, {"model": {"train_lookahead": (10, 20), "dropout": 0.1}}) == [
+        "model.train_lookahead: [10, 25] -> (10, 20)"
+    ]
+
+
 def test_init_from_starts_from_a_bundles_weights(tones, tmp_path):
     from safetensors.torch import load_file
 

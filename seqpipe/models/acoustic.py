@@ -104,15 +104,27 @@ class CTCRNN(JointCTCAttention, nn.Module):
         speller_size: NonNegativeInt = 0,
         speller_attention: Literal["additive", "location"] = "additive",
         train_chunk: NonNegativeInt = 0,
-        train_lookahead: NonNegativeInt = 0,
+        train_lookahead: NonNegativeInt | tuple[NonNegativeInt, NonNegativeInt] = 0,
+        train_chunk_share: Probability = 1.0,
         build_cell: BuildCell | None = None,
     ):
         """``train_chunk`` > 0: train as it streams (chunk-aware training): the backward
         direction sees chunks of that many frames after the front end (``subsample``
         feature frames each) plus ``train_lookahead`` frames, as ``stream_step`` does;
-        evaluation and offline inference stay whole-utterance."""
+        evaluation and offline inference stay whole-utterance. ``train_lookahead: [lo, hi]``
+        draws each batch's look-ahead from that range; ``train_chunk_share`` < 1 trains
+        that share of batches chunked and the rest whole, so one model serves both ways."""
         super().__init__()
-        self.train_chunk, self.train_lookahead = train_chunk, train_lookahead
+        self.train_chunk, self.train_chunk_share = train_chunk, train_chunk_share
+        self.train_lookahead = (
+            tuple(train_lookahead)
+            if isinstance(train_lookahead, list | tuple)
+            else (train_lookahead,) * 2
+        )
+        if self.train_lookahead[0] > self.train_lookahead[1]:
+            raise SeqpipeError(
+                f"ctc_rnn: train_lookahead {list(train_lookahead)} is not [low, high]"
+            )
         self.frontend = ConvFrontEnd(input_size, channels, layers=2 if subsample == 4 else 1)
         self.proj = nn.Linear(self.frontend.output_size, hidden_size)
         self.norm = nn.LayerNorm(hidden_size)
@@ -149,12 +161,14 @@ class CTCRNN(JointCTCAttention, nn.Module):
         lengths = check_lengths(x, lengths, type(self).__name__)
         y, lengths = self.frontend(x, lengths)
         y = self.dropout(self.norm(self.proj(y)))
-        if self.training and self.train_chunk:
+        if self.training and self.train_chunk and float(torch.rand(())) < self.train_chunk_share:
             if not callable(getattr(self.rnn, "chunked", None)):
                 raise SeqpipeError(
                     f"ctc_rnn: train_chunk needs a core with chunked() ({type(self.rnn).__name__} has none)"
                 )
-            return self.rnn.chunked(y, lengths, self.train_chunk, self.train_lookahead), lengths
+            low, high = self.train_lookahead
+            lookahead = int(torch.randint(low, high + 1, ()))
+            return self.rnn.chunked(y, lengths, self.train_chunk, lookahead), lengths
         y, _ = self.rnn(y, lengths)
         return y, lengths
 

@@ -65,6 +65,8 @@ def recipe_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -
         path = f"{prefix}{key}"
         if isinstance(a, dict) and isinstance(b, dict):
             changes += recipe_changes(a, b, f"{path}.")
+        elif isinstance(a, list | tuple) and isinstance(b, list | tuple) and list(a) == list(b):
+            continue  # a YAML list read back as a validated tuple
         elif a != b:
             changes.append(f"{path}: {a!r} -> {b!r}")
     return changes
