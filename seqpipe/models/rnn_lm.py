@@ -31,6 +31,7 @@ own ``step()`` and needs ``initial_state`` too.
 """
 
 from dataclasses import dataclass, field
+from operator import add
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -55,9 +56,10 @@ class GateTables:
     """What an eval-mode LSTM generation looks up instead of computing
     (:meth:`RecurrentLM._build_gate_tables`); shared by the generations of one model."""
 
+    hh_t: torch.Tensor  # [H, 4H] layer 0's hidden-to-gates weights, transposed (a view)
     gates: torch.Tensor  # [rows, 4H] layer 0's input gates by token (rows 0..V-1), then ...
     starts: torch.Tensor | None = None  # [2 + 2K] ... the lookback blocks' first rows
-    start_list: list[int] = field(default_factory=list)
+    row_starts: tuple = ()  # the same as ints: token, bar place, [candidate k], [run k]
     run_scores: torch.Tensor | None = None  # [1, K * (MAX_RUN + 1)] copy bias + by repeat
     copy_weights: dict = field(default_factory=dict)  # lookbacks holding a token -> [H, k]
     offsets: dict = field(default_factory=dict)  # (rows, width) -> embedding_bag offsets
@@ -302,7 +304,7 @@ class RecurrentLM(nn.Module):
         w_token = rnn.weight_ih_l0[:, :E]  # lookback inputs follow
         gates_in = F.linear(self.embed.weight, w_token, rnn.bias_ih_l0 + rnn.bias_hh_l0)
         if self.lookback is None:
-            return GateTables(gates_in)
+            return GateTables(rnn.weight_hh_l0.t(), gates_in)
         w = rnn.weight_ih_l0[:, E:]
         P = self.position_embed.embedding_dim
         F_, K = self.lookback_embed.embedding_dim, len(self.lookback.distances)
@@ -320,24 +322,27 @@ class RecurrentLM(nn.Module):
         sizes = torch.tensor([len(b) for b in blocks], device=w.device)
         starts = sizes.cumsum(0) - sizes
         starts[2 : K + 2] += 1  # a candidate's row is its token + 1 (-1, none: row 0)
-        run_scores = self.copy.bias[:, None] + self.copy_run  # [K, MAX_RUN + 1]
-        return GateTables(torch.cat(blocks), starts, starts.tolist(), run_scores.view(1, -1))
+        s = starts.tolist()
+        row_starts = (s[0], s[1], s[2 : K + 2], s[K + 2 :])
+        run_scores = (self.copy.bias[:, None] + self.copy_run).view(1, -1)  # [1, K * (R + 1)]
+        return GateTables(rnn.weight_hh_l0.t(), torch.cat(blocks), starts, row_starts, run_scores)
 
     def _row_index(self, token: int, bars: RowMemory, tables: GateTables, row: RowIndex):
         """One row's step inputs from its Python memory: the table rows whose sum is the
         input gates [2 + 2K], and the lookbacks holding a token as a ``RowCopy`` (None if
         none does), all written into ``row``'s buffer."""
-        s, K = tables.start_list, len(bars.cands)
-        runs = [min(r, MAX_RUN) for r in bars.run_list]
-        ks = [k for k, c in enumerate(bars.cands) if c >= 0]
-        index = [token + s[0], bars.time % bars.bar + s[1]]
-        index += [c + s[2 + k] for k, c in enumerate(bars.cands)]
-        index += [r + s[2 + K + k] for k, r in enumerate(runs)]
+        s_token, s_place, s_cands, s_runs = tables.row_starts
+        cands, K = bars.cands, len(bars.cands)
+        runs = [r if r < MAX_RUN else MAX_RUN for r in bars.run_list]
+        index = [token + s_token, bars.time % bars.bar + s_place]
+        index += map(add, cands, s_cands)
+        index += map(add, runs, s_runs)
+        ks = [k for k, c in enumerate(cands) if c >= 0]
         if not ks:
             row.buffer[: 2 + 2 * K] = index
             return row.gates, None
         pad = [0] * (K - len(ks))
-        index += [bars.cands[k] for k in ks] + pad + [k * (MAX_RUN + 1) + runs[k] for k in ks]
+        index += [cands[k] for k in ks] + pad + [k * (MAX_RUN + 1) + runs[k] for k in ks]
         row.buffer[: len(index)] = index
         key = tuple(ks)
         weights = tables.copy_weights.get(key)
@@ -368,7 +373,7 @@ class RecurrentLM(nn.Module):
                 gates_in = tables.gates.index_select(0, token)
             else:
                 gates_in = tables.sum_rows(extra)
-            gates = torch.addmm(gates_in, h, rnn.weight_hh_l0.t())
+            gates = torch.addmm(gates_in, h, tables.hh_t)
             i, f, _, o = gates.sigmoid().chunk(4, 1)  # gate order i, f, g, o
             c = torch.addcmul(f * c, i, gates[:, 2 * rnn.hidden_size : 3 * rnn.hidden_size].tanh())
             x = o * c.tanh()
