@@ -60,7 +60,8 @@ class GateTables:
     gates: torch.Tensor  # [rows, 4H] layer 0's input gates by token (rows 0..V-1), then ...
     starts: torch.Tensor | None = None  # [2 + 2K] ... the lookback blocks' first rows
     row_starts: tuple = ()  # the same as ints: token, bar place, [candidate k], [run k]
-    run_scores: torch.Tensor | None = None  # [1, K * (MAX_RUN + 1)] copy bias + by repeat
+    run_scores: list[list[float]] = field(default_factory=list)  # [K][MAX_RUN + 1] copy
+    # bias + score by repeat length (float32 values: their sum in Python rounds the same)
     copy_weights: dict = field(default_factory=dict)  # lookbacks holding a token -> [H, k]
     offsets: dict = field(default_factory=dict)  # (rows, width) -> embedding_bag offsets
 
@@ -77,27 +78,32 @@ class GateTables:
         )[0]
 
 
-class RowIndex:
-    """One row's step indices, written in place each step: a numpy buffer and tensors
-    viewing it (filling it costs ~1 us, a tensor built from a list ~8 us). Layout: the
-    2 + 2K gate-table rows, then the lookbacks holding a token: K slots for their tokens,
-    K for their rows of ``GateTables.run_scores``."""
-
-    def __init__(self, K: int):
-        G = 2 + 2 * K
-        self.buffer = np.zeros(G + 2 * K, np.int64)
-        view = torch.from_numpy(self.buffer)
-        self.gates = view[:G]
-        self.candidates = [view[G : G + k].view(1, k) for k in range(K + 1)]  # by count
-        self.runs = [view[G + K : G + K + k] for k in range(K + 1)]
-
-
 class RowCopy(NamedTuple):
     """One row's copy scores: the lookbacks that hold a token, in ``_output``."""
 
     index: torch.Tensor  # [1, k] their tokens
     score: torch.Tensor  # [1, k] their copy bias + score by repeat length
     weights: torch.Tensor  # [H, k] their copy weights
+
+
+class RowIndex:
+    """One row's step inputs, written in place each step into numpy buffers that tensors
+    view (filling one costs ~1 us, a tensor built from a list ~8 us): the 2 + 2K
+    gate-table rows, then the tokens of the lookbacks that hold one, and their copy
+    bias + score by repeat length."""
+
+    def __init__(self, K: int):
+        G = 2 + 2 * K
+        self.buffer = np.zeros(G + K, np.int64)
+        self.scores = np.zeros(K, np.float32)
+        self.gates = torch.from_numpy(self.buffer)[:G]
+        self.copies: dict[tuple[int, ...], RowCopy] = {}  # by the lookbacks holding a token
+
+    def copy(self, ks: tuple[int, ...], weights: torch.Tensor) -> RowCopy:
+        G, n = len(self.gates), len(ks)
+        index = torch.from_numpy(self.buffer)[G : G + n].view(1, n)
+        self.copies[ks] = RowCopy(index, torch.from_numpy(self.scores)[:n].view(1, n), weights)
+        return self.copies[ks]
 
 
 class RecurrentLM(nn.Module):
@@ -324,7 +330,7 @@ class RecurrentLM(nn.Module):
         starts[2 : K + 2] += 1  # a candidate's row is its token + 1 (-1, none: row 0)
         s = starts.tolist()
         row_starts = (s[0], s[1], s[2 : K + 2], s[K + 2 :])
-        run_scores = (self.copy.bias[:, None] + self.copy_run).view(1, -1)  # [1, K * (R + 1)]
+        run_scores = (self.copy.bias[:, None] + self.copy_run).tolist()  # [K, MAX_RUN + 1]
         return GateTables(rnn.weight_hh_l0.t(), torch.cat(blocks), starts, row_starts, run_scores)
 
     def _row_index(self, token: int, bars: RowMemory, tables: GateTables, row: RowIndex):
@@ -337,20 +343,20 @@ class RecurrentLM(nn.Module):
         index = [token + s_token, bars.time % bars.bar + s_place]
         index += map(add, cands, s_cands)
         index += map(add, runs, s_runs)
-        ks = [k for k, c in enumerate(cands) if c >= 0]
+        ks = tuple(k for k, c in enumerate(cands) if c >= 0)
         if not ks:
             row.buffer[: 2 + 2 * K] = index
             return row.gates, None
-        pad = [0] * (K - len(ks))
-        index += [cands[k] for k in ks] + pad + [k * (MAX_RUN + 1) + runs[k] for k in ks]
+        index += [cands[k] for k in ks]
         row.buffer[: len(index)] = index
-        key = tuple(ks)
-        weights = tables.copy_weights.get(key)
-        if weights is None:
-            weights = tables.copy_weights[key] = self.copy.weight[ks].t().contiguous()
-        n = len(ks)
-        score = tables.run_scores.index_select(1, row.runs[n])
-        return row.gates, RowCopy(row.candidates[n], score, weights)
+        row.scores[: len(ks)] = [tables.run_scores[k][runs[k]] for k in ks]
+        copy = row.copies.get(ks)
+        if copy is None:
+            weights = tables.copy_weights.get(ks)
+            if weights is None:
+                weights = tables.copy_weights[ks] = self.copy.weight[list(ks)].t().contiguous()
+            copy = row.copy(ks, weights)
+        return row.gates, copy
 
     def _cell_step(
         self, token: torch.Tensor, state: State, extra: torch.Tensor | None = None
