@@ -290,8 +290,12 @@ class RecurrentLM(nn.Module):
 
     def _gate_tables(self) -> GateTables:
         """This model's :class:`GateTables`, rebuilt only when a weight has changed (its
-        version counter moved: an optimiser step, ``load_state_dict``, ``.to()``)."""
-        key = tuple((p.data_ptr(), p._version) for p in self.parameters())
+        version counter moved: an optimiser step, ``load_state_dict``, ``.to()``). Weights
+        made in inference mode keep no version counter: their tables are built each time."""
+        params = list(self.parameters())
+        if any(p.is_inference() for p in params):
+            return self._build_gate_tables()
+        key = tuple((p.data_ptr(), p._version) for p in params)
         cached = getattr(self, "_tables", None)
         if cached is None or cached[0] != key:
             self._tables = cached = (key, self._build_gate_tables())
