@@ -133,3 +133,64 @@ def test_lookback_model_saves_loads_and_generates(tmp_path):
 
     melodies = generate_melodies(loaded, Request(n=2, bars=2, time_signature=(6, 8), seed=0))
     assert all(m.end == 2 * 72 for m in melodies)
+
+
+def repeated_bars(enc):
+    bar = [Note(62, 0, 12), Note(64, 12, 12), Note(66, 24, 24), Note(67, 60, 36)]
+    tune = bar + [Note(n.pitch, n.start + 96 * k, n.duration) for k in (1, 2, 3) for n in bar]
+    return torch.tensor([enc.encode(Melody(tune, time_signature=(4, 4)))])
+
+
+@torch.inference_mode()
+def test_one_rows_python_step_equals_the_batched_step():
+    """One row keeps its bar memory in Python and picks its table rows and copy scores
+    there (RowMemory, RowIndex); two rows run the tensor path. Same facts, same logits."""
+    pipeline = lookback_model("lstm")
+    model, tokens = pipeline.model.eval(), repeated_bars(pipeline.features)
+    one, two = model.initial_state(1, "cpu"), model.initial_state(2, "cpu")
+    copied = 0
+    for t in range(tokens.shape[1]):
+        alone, one = model.step(tokens[:, t], one)
+        both, two = model.step(tokens[[0, 0], t], two)
+        assert one["bars"].cands == two["bars"].candidates[0].tolist()
+        assert one["bars"].run_list == two["bars"].runs[0].tolist()
+        copied += max(one["bars"].cands) >= 0
+        torch.testing.assert_close(alone[0], both[0], atol=1e-6, rtol=0)
+        assert torch.equal(both[0], both[1])
+    assert copied > 20  # the copy scores were exercised
+
+
+def test_generation_tables_follow_changed_weights():
+    """The gate and copy tables a generation looks up are cached on the model; a weight
+    changed in place (an optimiser step, load_state_dict) rebuilds them."""
+    pipeline = lookback_model("lstm")
+    model, tokens = pipeline.model.eval(), repeated_bars(pipeline.features)
+
+    def stepped():
+        with torch.inference_mode():
+            state = model.initial_state(1, "cpu")
+            for t in range(tokens.shape[1]):
+                logits, state = model.step(tokens[:, t], state)
+        return logits[0]
+
+    first = stepped()
+    with torch.no_grad():
+        model.embed.weight.add_(0.5)
+        model.copy_run.add_(1.0)
+    changed = stepped()
+    assert not torch.allclose(first, changed)
+    with torch.inference_mode():
+        full = model(tokens, torch.tensor([tokens.shape[1]]))[0, -1]
+    torch.testing.assert_close(changed, full, atol=1e-5, rtol=0)
+
+
+def test_a_model_built_in_inference_mode_generates():
+    """Its weights are inference tensors (no version counter to cache the tables by)."""
+    with torch.inference_mode():
+        pipeline = lookback_model("lstm")
+        model, tokens = pipeline.model.eval(), repeated_bars(pipeline.features)
+        state = model.initial_state(1, "cpu")
+        for t in range(tokens.shape[1]):
+            logits, state = model.step(tokens[:, t], state)
+        full = model(tokens, torch.tensor([tokens.shape[1]]))[0, -1]
+    torch.testing.assert_close(logits[0], full, atol=1e-5, rtol=0)

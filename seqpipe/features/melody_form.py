@@ -163,21 +163,21 @@ class BarLookback:
     def write(self, mem: BarMemory, token: torch.Tensor) -> BarMemory:
         """The memory after each row wrote ``token`` [B] (any token: a meter token sets the
         bar, other non-body tokens change nothing but the candidates' reading). The ring
-        is updated in place; slot R takes the writes a row should not make. ~25 small ops:
-        this runs once per generated token."""
+        is updated in place (``scatter_``, one op a field); slot R takes the writes a row
+        should not make. ~30 small ops: this runs once per generated token."""
         if isinstance(mem, RowMemory):
             return self._write_row(mem, int(token))
         body, advance, meter, not_body, stays = self.table.index_select(0, token).unbind(1)
-        rows = self._rows(token.shape[0], token.device)
         runs = torch.where(
             token[:, None] == mem.candidates, mem.runs + 1, mem.runs * not_body[:, None]
         )
         fresh = mem.sub == 0
-        slot = torch.where(body > 0, mem.time % self.ring, self.ring)
-        opens = torch.where(fresh, slot, self.ring)  # the tick's first token
-        mem.stamp[rows, opens] = mem.time
-        mem.first[rows, opens] = token
-        mem.second[rows, slot] = torch.where(fresh, -1, token)
+        slot = torch.where(body > 0, mem.time % self.ring, self.ring)[:, None]
+        # a tick's first body token stamps the slot and opens it; the tick's later body
+        # tokens (same time, so the same slot and stamp) only write ``second``
+        mem.stamp.scatter_(1, slot, mem.time[:, None])
+        mem.first.scatter_(1, torch.where(fresh[:, None], slot, self.ring), token[:, None])
+        mem.second.scatter_(1, slot, torch.where(fresh, -1, token)[:, None])
         bar = torch.where(meter > 0, meter, mem.bar)
         sub = (mem.sub + body) * stays
         time = mem.time + advance
@@ -212,12 +212,6 @@ class BarLookback:
             slot = back % self.ring
             cands.append(held[slot] if mem.stamp.get(slot, NEVER) == back else -1)
         return RowMemory(bar, time, mem.stamp, mem.first, mem.second, sub, cands, runs, self.ring)
-
-    def _rows(self, n: int, device) -> torch.Tensor:
-        rows = getattr(self, "_rows_cache", None)
-        if rows is None or rows.shape[0] != n or rows.device != torch.device(device):
-            rows = self._rows_cache = torch.arange(n, device=device)
-        return rows
 
     def all_at_once(self, tokens: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """For every position of ``tokens`` [B, T] (padding: any token that is not a body

@@ -30,13 +30,16 @@ step through their layers' cells directly (``_cell_step``); a plugin's core step
 own ``step()`` and needs ``initial_state`` too.
 """
 
-from typing import Any
+from dataclasses import dataclass, field
+from operator import add
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqpipe.features.melody_form import BarLookback, RowMemory
+from seqpipe.features.melody_form import DEFAULT_BAR, BarLookback, RowMemory
 from seqpipe.models.attention import AdditiveAttention, local_window_attention
 from seqpipe.models.core import BuildCell, CellSpec, cell_name, make_core, needs_step, reorder_state
 from seqpipe.models.rnn import RecurrentStack
@@ -46,6 +49,61 @@ State = dict[str, Any]
 RNN_CELLS = {"tanh": torch.rnn_tanh_cell, "relu": torch.rnn_relu_cell}
 POSITIONS = 72  # bar-position buckets of 2 ticks (a 12/8 or 3/2 bar is 144 ticks)
 MAX_RUN = 16  # repeat lengths (tokens) the copy score tells apart
+
+
+@dataclass
+class GateTables:
+    """What an eval-mode LSTM generation looks up instead of computing
+    (:meth:`RecurrentLM._build_gate_tables`); shared by the generations of one model."""
+
+    hh_t: torch.Tensor  # [H, 4H] layer 0's hidden-to-gates weights, transposed (a view)
+    gates: torch.Tensor  # [rows, 4H] layer 0's input gates by token (rows 0..V-1), then ...
+    starts: torch.Tensor | None = None  # [2 + 2K] ... the lookback blocks' first rows
+    row_starts: tuple = ()  # the same as ints: token, bar place, [candidate k], [run k]
+    run_scores: list[list[float]] = field(default_factory=list)  # [K][MAX_RUN + 1] copy
+    # bias + score by repeat length (float32 values: their sum in Python rounds the same)
+    copy_weights: dict = field(default_factory=dict)  # lookbacks holding a token -> [H, k]
+    offsets: dict = field(default_factory=dict)  # (rows, width) -> embedding_bag offsets
+
+    def sum_rows(self, index: torch.Tensor) -> torch.Tensor:
+        """[B, 4H]: the sum of the rows ``index`` [B, C] (one row's: [C]) of ``gates``;
+        ``embedding_bag`` itself, without F.embedding_bag's per-call checks."""
+        B, C = (1, len(index)) if index.dim() == 1 else index.shape
+        offsets = self.offsets.get((B, C))
+        if offsets is None:
+            offsets = torch.arange(0, B * C, C, device=index.device)
+            self.offsets[B, C] = offsets
+        return torch.embedding_bag(
+            self.gates, index.reshape(-1), offsets, False, 0, False, None, False, None
+        )[0]
+
+
+class RowCopy(NamedTuple):
+    """One row's copy scores: the lookbacks that hold a token, in ``_output``."""
+
+    index: torch.Tensor  # [1, k] their tokens
+    score: torch.Tensor  # [1, k] their copy bias + score by repeat length
+    weights: torch.Tensor  # [H, k] their copy weights
+
+
+class RowIndex:
+    """One row's step inputs, written in place each step into numpy buffers that tensors
+    view (filling one costs ~1 us, a tensor built from a list ~8 us): the 2 + 2K
+    gate-table rows, then the tokens of the lookbacks that hold one, and their copy
+    bias + score by repeat length."""
+
+    def __init__(self, K: int):
+        G = 2 + 2 * K
+        self.buffer = np.zeros(G + K, np.int64)
+        self.scores = np.zeros(K, np.float32)
+        self.gates = torch.from_numpy(self.buffer)[:G]
+        self.copies: dict[tuple[int, ...], RowCopy] = {}  # by the lookbacks holding a token
+
+    def copy(self, ks: tuple[int, ...], weights: torch.Tensor) -> RowCopy:
+        G, n = len(self.gates), len(ks)
+        index = torch.from_numpy(self.buffer)[G : G + n].view(1, n)
+        self.copies[ks] = RowCopy(index, torch.from_numpy(self.scores)[:n].view(1, n), weights)
+        return self.copies[ks]
 
 
 class RecurrentLM(nn.Module):
@@ -126,6 +184,8 @@ class RecurrentLM(nn.Module):
         return torch.cat([where, torch.cat([looked, flags], -1).flatten(-2)], -1)
 
     def _output(self, out: torch.Tensor, context: torch.Tensor | None, form=None) -> torch.Tensor:
+        """Next-token logits; ``form``: the lookbacks' (candidates, runs capped at
+        MAX_RUN) [..., K] whose tokens get their copy scores, or one row's ``RowCopy``."""
         if context is not None:
             out = self.mix(torch.cat([out, context], dim=-1))
         if self.training:
@@ -137,31 +197,15 @@ class RecurrentLM(nn.Module):
             logits = F.linear(out, self.embed.weight, self.head_bias)
         else:
             logits = F.linear(out, self.head.weight, self.head.bias)
-        if isinstance(form, RowMemory):  # one row, in eval: only the lookbacks that hold a token
-            return self._row_copy(hidden, logits, form)
+        if isinstance(form, RowCopy):  # one row: only the lookbacks that hold a token
+            return logits.scatter_add(-1, form.index, torch.addmm(form.score, hidden, form.weights))
         if form is not None:  # each lookback's token gets its copy score
             candidates, runs = form
-            by_run = self.copy_run.view(-1)[runs.clamp(max=MAX_RUN) + self.run_offsets]
-            score = torch.where(candidates >= 0, self.copy(hidden) + by_run, 0.0)
+            by_run = torch.take(self.copy_run, runs + self.run_offsets)
+            score = F.linear(hidden, self.copy.weight, self.copy.bias) + by_run
+            score = torch.where(candidates >= 0, score, 0.0)
             logits = logits.scatter_add(-1, candidates.clamp(min=0), score)
         return logits
-
-    def _row_copy(self, hidden: torch.Tensor, logits: torch.Tensor, bars: RowMemory):
-        """The copy scores for one row, picked in Python: nothing to do where no lookback
-        holds a token, else one small product with those lookbacks' weights."""
-        ks = tuple(k for k, c in enumerate(bars.cands) if c >= 0)
-        if not ks:
-            return logits
-        cache = self._copy_cache
-        if ks not in cache:
-            cache[ks] = self.copy.weight[list(ks)].t().contiguous()
-        if "bias" not in cache:
-            cache["bias"], cache["run"] = self.copy.bias.tolist(), self.copy_run.tolist()
-        bias, run = cache["bias"], cache["run"]
-        scores = [bias[k] + run[k][min(bars.run_list[k], MAX_RUN)] for k in ks]
-        score = torch.addmm(torch.tensor([scores], dtype=hidden.dtype), hidden, cache[ks])
-        index = torch.tensor([[bars.cands[k] for k in ks]], device=logits.device)
-        return logits.scatter_add(-1, index, score)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         tokens = tokens.clamp(min=0)  # padding ids (e.g. -100) never matter
@@ -170,7 +214,7 @@ class RecurrentLM(nn.Module):
         if self.lookback is not None:
             candidates, runs, position = self.lookback.to(tokens.device).all_at_once(tokens)
             x = torch.cat([x, self.dropout(self._form(candidates, runs, position))], -1)
-            form = (candidates, runs)
+            form = (candidates, runs.clamp(max=MAX_RUN))
         out, _ = self.stack(x, lengths)
         context = (
             local_window_attention(self.attention, out, self.window)[0] if self.window else None
@@ -182,12 +226,11 @@ class RecurrentLM(nn.Module):
             needs_step(self.stack, self.cell, "rnn_lm")
         state: State = {"rnn": self.stack.initial_state(batch_size, device), "pos": 0}
         if not self.training and self.fused and self.cell == "lstm":
-            state["gates_in"] = self._input_gates()
+            state["tables"] = self._gate_tables()
         if self.lookback is not None:
             state["bars"] = self.lookback.to(device).start(batch_size, device)
-            if "gates_in" in state:
-                state["form_gates"] = self._form_gate_tables(state["gates_in"])
-                self._copy_cache = {}  # eval-mode copy weights for _row_copy, per state
+            if "tables" in state and isinstance(state["bars"], RowMemory):
+                state["row"] = RowIndex(len(self.lookback.distance_list))
         if self.window:
             h = self.embed.weight.new_zeros(batch_size, self.window, self.stack.output_size)
             state["values"] = h.to(device)
@@ -213,13 +256,18 @@ class RecurrentLM(nn.Module):
         ``lookback_bars``. The returned state keeps ``state``'s ``bars``."""
         new: State = {**state, "pos": state["pos"] + 1}
         form = extra = None
+        tables = state.get("tables")
         if bars is not None:
-            fast = "form_gates" in state and isinstance(bars, RowMemory)
-            form = bars if fast else (bars.candidates, bars.runs)
-            if "form_gates" in state:
-                extra = self._gate_index(token, bars, state["form_gates"])
-            else:
+            if tables is None:  # the lookback inputs themselves (training, GRU, a graph)
                 extra = self._form(bars.candidates, bars.runs, bars.position)
+                form = (bars.candidates, bars.runs.clamp(max=MAX_RUN))
+            elif isinstance(bars, RowMemory):  # one row: the table rows picked in Python
+                extra, form = self._row_index(int(token), bars, tables, state["row"])
+            else:  # the table rows to sum: the token's, its bar place's, each lookback's
+                runs = bars.runs.clamp(max=MAX_RUN)
+                where = bars.position[:, None]
+                extra = torch.cat([token[:, None], where, bars.candidates, runs], 1) + tables.starts
+                form = (bars.candidates, runs)
         if self.training or not self.fused:
             x = self.dropout(self.embed(token))
             if extra is not None:
@@ -240,25 +288,34 @@ class RecurrentLM(nn.Module):
             context, _ = self.attention(out, new["values"], filled, processed=new["keys"])
         return self._output(out, context, form), new
 
-    @torch.no_grad()
-    def _input_gates(self) -> torch.Tensor:
-        """Layer 0's input half of the LSTM gates for every token, [V, 4H].
+    def _gate_tables(self) -> GateTables:
+        """This model's :class:`GateTables`, rebuilt only when a weight has changed (its
+        version counter moved: an optimiser step, ``load_state_dict``, ``.to()``). Weights
+        made in inference mode keep no version counter: their tables are built each time."""
+        params = list(self.parameters())
+        if any(p.is_inference() for p in params):
+            return self._build_gate_tables()
+        key = tuple((p.data_ptr(), p._version) for p in params)
+        cached = getattr(self, "_tables", None)
+        if cached is None or cached[0] != key:
+            self._tables = cached = (key, self._build_gate_tables())
+        return cached[1]
 
-        ``embed(token) @ W_ih.T + b_ih + b_hh`` depends on the token alone, so a generation
-        looks it up instead of computing it every step (computed once per ``initial_state``,
-        so weights changed since then are not seen by that state).
-        """
+    @torch.no_grad()
+    def _build_gate_tables(self) -> GateTables:
+        """Layer 0's input half of the LSTM gates, ``x @ W_ih.T + b_ih + b_hh``, as table
+        rows: a token's embedding depends on the token alone, so a step looks its share up
+        instead of computing it. With lookback inputs the lookback inputs' shares follow:
+        a row per tick into the bar, per lookback one for "none" and one per token, per
+        lookback one per repeat length; a step's input gates are then one
+        ``embedding_bag`` sum of 2 + 2K rows, the first of each block in ``starts``."""
         rnn = self.stack.rnn
-        w_token = rnn.weight_ih_l0[:, : self.embed.embedding_dim]  # lookback inputs follow
-        return F.linear(self.embed.weight, w_token, rnn.bias_ih_l0 + rnn.bias_hh_l0)
-
-    @torch.no_grad()
-    def _form_gate_tables(self, gates_in: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Layer 0's input gates as one table: the tokens' (``gates_in``), then the lookback
-        inputs' shares: a row per bar position, per lookback one for "none" and one per
-        token, per lookback one per repeat length; and each block's first row [2 + 2K].
-        A step's input gates are then one ``embedding_bag`` sum of 2 + 2K rows."""
-        w = self.stack.rnn.weight_ih_l0[:, self.embed.embedding_dim :]
+        E = self.embed.embedding_dim
+        w_token = rnn.weight_ih_l0[:, :E]  # lookback inputs follow
+        gates_in = F.linear(self.embed.weight, w_token, rnn.bias_ih_l0 + rnn.bias_hh_l0)
+        if self.lookback is None:
+            return GateTables(rnn.weight_hh_l0.t(), gates_in)
+        w = rnn.weight_ih_l0[:, E:]
         P = self.position_embed.embedding_dim
         F_, K = self.lookback_embed.embedding_dim, len(self.lookback.distances)
         per_k = w[:, P:].reshape(w.shape[0], K, F_ + 2)  # [4H, K, F + 2]
@@ -266,27 +323,44 @@ class RecurrentLM(nn.Module):
         embed = torch.cat([embed[-1:], embed[:-1]])  # "none" first: row = token + 1
         runs = torch.arange(MAX_RUN + 1, dtype=w.dtype, device=w.device)
         flags = torch.stack([runs / MAX_RUN, (runs > 0).to(w.dtype)], 1)  # [MAX_RUN + 1, 2]
-        blocks = [gates_in, self.position_embed.weight @ w[:, :P].t()]
+        by_bucket = self.position_embed.weight @ w[:, :P].t()  # [POSITIONS, 4H]
+        longest = max(int(self.lookback.bar_ticks.max()), DEFAULT_BAR)
+        ticks = torch.arange(longest, device=w.device)
+        blocks = [gates_in, by_bucket[(ticks // 2).clamp(max=POSITIONS - 1)]]  # row per tick
         blocks += [embed @ per_k[:, k, :F_].t() for k in range(K)]
         blocks += [flags @ per_k[:, k, F_:].t() for k in range(K)]
         sizes = torch.tensor([len(b) for b in blocks], device=w.device)
         starts = sizes.cumsum(0) - sizes
         starts[2 : K + 2] += 1  # a candidate's row is its token + 1 (-1, none: row 0)
-        return torch.cat(blocks), starts, starts.tolist()
+        s = starts.tolist()
+        row_starts = (s[0], s[1], s[2 : K + 2], s[K + 2 :])
+        run_scores = (self.copy.bias[:, None] + self.copy_run).tolist()  # [K, MAX_RUN + 1]
+        return GateTables(rnn.weight_hh_l0.t(), torch.cat(blocks), starts, row_starts, run_scores)
 
-    def _gate_index(self, token: torch.Tensor, bars, tables) -> torch.Tensor:
-        """[B, 2 + 2K] rows of the :meth:`_form_gate_tables` table whose sum is the step's
-        input gates: the token's, its bar position's, each lookback's token and run."""
-        _, starts, start_list = tables
-        if isinstance(bars, RowMemory):  # one row: the index in Python
-            where = min(bars.time % bars.bar // 2, POSITIONS - 1)
-            runs = [min(r, MAX_RUN) for r in bars.run_list]
-            rows = [int(token), where, *bars.cands, *runs]
-            index = [i + s for i, s in zip(rows, start_list, strict=True)]
-            return torch.tensor([index], device=token.device)
-        where = (bars.position // 2).clamp(max=POSITIONS - 1)
-        index = [token[:, None], where[:, None], bars.candidates, bars.runs.clamp(max=MAX_RUN)]
-        return torch.cat(index, 1) + starts
+    def _row_index(self, token: int, bars: RowMemory, tables: GateTables, row: RowIndex):
+        """One row's step inputs from its Python memory: the table rows whose sum is the
+        input gates [2 + 2K], and the lookbacks holding a token as a ``RowCopy`` (None if
+        none does), all written into ``row``'s buffer."""
+        s_token, s_place, s_cands, s_runs = tables.row_starts
+        cands, K = bars.cands, len(bars.cands)
+        runs = [r if r < MAX_RUN else MAX_RUN for r in bars.run_list]
+        index = [token + s_token, bars.time % bars.bar + s_place]
+        index += map(add, cands, s_cands)
+        index += map(add, runs, s_runs)
+        ks = tuple(k for k, c in enumerate(cands) if c >= 0)
+        if not ks:
+            row.buffer[: 2 + 2 * K] = index
+            return row.gates, None
+        index += [cands[k] for k in ks]
+        row.buffer[: len(index)] = index
+        row.scores[: len(ks)] = [tables.run_scores[k][runs[k]] for k in ks]
+        copy = row.copies.get(ks)
+        if copy is None:
+            weights = tables.copy_weights.get(ks)
+            if weights is None:
+                weights = tables.copy_weights[ks] = self.copy.weight[list(ks)].t().contiguous()
+            copy = row.copy(ks, weights)
+        return row.gates, copy
 
     def _cell_step(
         self, token: torch.Tensor, state: State, extra: torch.Tensor | None = None
@@ -295,20 +369,21 @@ class RecurrentLM(nn.Module):
 
         Same maths as the fused layer on a length-1 sequence (no dropout in eval mode), in
         ~40% less time for a one-token step on the CPU (the wrapper, not the maths, dominated).
-        An LSTM's layer 0 looks its input gates up in ``state["gates_in"]``, or with
-        lookback inputs sums the rows ``extra`` (:meth:`_gate_index`) of
-        ``state["form_gates"]``; other cells get the lookback inputs themselves as ``extra``.
+        An LSTM's layer 0 looks its input gates up in ``state["tables"]``, or with lookback
+        inputs sums the table rows ``extra``; other cells get the lookback inputs
+        themselves as ``extra``.
         """
         rnn, cell = self.stack.rnn, self.cell
         hs, cs, first = [], [], 0
         x = None
-        if "gates_in" in state:
+        if "tables" in state:
             h, c = state["rnn"][0][0], state["rnn"][1][0]
+            tables = state["tables"]
             if extra is None:
-                gates_in = state["gates_in"].index_select(0, token)
+                gates_in = tables.gates.index_select(0, token)
             else:
-                gates_in = F.embedding_bag(extra, state["form_gates"][0], mode="sum")
-            gates = torch.addmm(gates_in, h, rnn.weight_hh_l0.t())
+                gates_in = tables.sum_rows(extra)
+            gates = torch.addmm(gates_in, h, tables.hh_t)
             i, f, _, o = gates.sigmoid().chunk(4, 1)  # gate order i, f, g, o
             c = torch.addcmul(f * c, i, gates[:, 2 * rnn.hidden_size : 3 * rnn.hidden_size].tanh())
             x = o * c.tanh()

@@ -31,10 +31,11 @@ NO_TARGET = 1 << 40
 @dataclass
 class RowState:
     pos: int  # tokens so far in the full sequence (prompt included)
-    time: torch.Tensor  # [B] ticks reached
+    time: torch.Tensor  # [B] ticks reached before the ``pending`` tokens
     target: torch.Tensor  # [B] ticks to stop at
-    ended: torch.Tensor  # [B] bool, <eos> emitted
+    ended: torch.Tensor  # [B] bool, <eos> emitted before the ``pending`` tokens
     memory: BarMemory | None = None  # with lookback bars only
+    pending: tuple[torch.Tensor, ...] = ()  # tokens [B] not yet counted (``_counted``)
 
 
 class MelodyRules:
@@ -167,6 +168,7 @@ class MelodyRules:
             return mask
         if st.pos < self.far_until and self.reach_gcd == 1:  # the common case: one lookup
             return self.far_next.index_select(0, prev)
+        st = self._counted(st)
         remaining = st.target - st.time
         if st.pos < self.far_until or self._far_for(st.pos, remaining):
             if self.reach_gcd == 1:
@@ -194,29 +196,36 @@ class MelodyRules:
         return True
 
     def update(self, token: torch.Tensor, st: RowState) -> RowState:
+        """``st`` after ``token`` [B]; the time and <eos> flags count it when next read
+        (:meth:`_counted`: far from the end a sampler reads them every few steps only)."""
         target = st.target
         if st.pos < PREFIX and self.target_ticks is None and self.bars:
             self.far_until = 0  # the target may change here
             meter = self.bar_ticks[token] > 0
             target = torch.where(meter, self._target_from(token), target)
         memory = self.memory.write(st.memory, token) if st.memory is not None else None
-        return RowState(
-            pos=st.pos + 1,
-            time=st.time + self.advance.index_select(0, token),
-            target=target,
-            ended=st.ended | (token == EOS),
-            memory=memory,
-        )
+        return RowState(st.pos + 1, st.time, target, st.ended, memory, (*st.pending, token))
+
+    def _counted(self, st: RowState) -> RowState:
+        """``st`` with its pending tokens added to its time and <eos> flags (in place: the
+        values it stands for do not change)."""
+        if st.pending:
+            tokens = torch.stack(st.pending)  # [N, B]
+            st.time = st.time + self.advance[tokens].sum(0)
+            st.ended = st.ended | (tokens == EOS).any(0)
+            st.pending = ()
+        return st
 
     def select(self, st: RowState, index: torch.Tensor) -> RowState:
+        st = self._counted(st)
         memory = st.memory.select(index) if st.memory is not None else None
         return RowState(st.pos, st.time[index], st.target[index], st.ended[index], memory)
 
     def finished(self, st: RowState) -> bool:
-        return bool(st.ended.all())
+        return bool(self._counted(st).ended.all())
 
     def done(self, st: RowState) -> torch.Tensor:
-        return st.ended
+        return self._counted(st).ended
 
     def pad_only(self, logp: torch.Tensor) -> torch.Tensor:
         return torch.where(self.pad_only_mask, 0.0, float("-inf")).expand_as(logp)
