@@ -16,10 +16,9 @@ from __future__ import annotations
 import argparse
 
 import torch
-from safetensors.torch import load_file
 
 from seqpipe.config import load_config
-from seqpipe.pipeline import Pipeline, resolve_bundle
+from seqpipe.pipeline import Pipeline, read_weights, resolve_bundle
 from seqpipe.plugins import registry
 
 
@@ -47,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     pipeline = Pipeline.from_config(load_config(args.recipe))
-    old = load_file(str(resolve_bundle(args.bundle, registry())))
+    old = read_weights(resolve_bundle(args.bundle, registry()))
     new = pipeline.state_dict()
     missing = [k for k in old if k not in new]
     if missing:

@@ -20,10 +20,9 @@ from __future__ import annotations
 import argparse
 
 import torch
-from safetensors.torch import load_file
 
 from seqpipe.config import load_config
-from seqpipe.pipeline import Pipeline, read_bundle_metadata
+from seqpipe.pipeline import Pipeline, read_bundle_metadata, read_weights
 
 
 def average_weights(states: list[dict[str, torch.Tensor]], paths: list[str]) -> dict:
@@ -77,12 +76,17 @@ def main() -> None:
         action="store_true",
         help="ship several runs as one ctc_ensemble (posteriors averaged), not their mean",
     )
+    parser.add_argument(
+        "--int8-weights",
+        action="store_true",
+        help="store the weight matrices in int8 with a scale per row (a quarter of the bytes)",
+    )
     args = parser.parse_args()
     if args.ensemble and len(args.trained) < 2:
         parser.error("--ensemble needs at least two runs")
     metadata = [read_bundle_metadata(p) for p in args.trained]
     configs = [dict(m["config"]) for m in metadata]
-    states = [load_file(p) for p in args.trained]
+    states = [read_weights(p) for p in args.trained]
     if args.drop_speller:
         for config in configs:
             config["model"] = {**config["model"], "speller_size": 0}
@@ -108,7 +112,7 @@ def main() -> None:
         extra.update(
             {k: metadata[0][k] for k in ("averaged", "ensemble", "seeds") if k in metadata[0]}
         )
-    pipeline.save(args.output, extra=extra)
+    pipeline.save(args.output, extra=extra, int8_weights=args.int8_weights)
     print(f"wrote {args.output}")
 
 

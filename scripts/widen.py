@@ -17,10 +17,9 @@ from __future__ import annotations
 import argparse
 
 import torch
-from safetensors.torch import load_file
 
 from seqpipe.config import load_config
-from seqpipe.pipeline import Pipeline
+from seqpipe.pipeline import Pipeline, read_weights
 
 RNN = "model.rnn.rnn."
 
@@ -71,7 +70,7 @@ def main() -> None:
     config.pop("train", None)
     pipeline = Pipeline.from_config(config)
     state = {k: v.clone() for k, v in pipeline.state_dict().items()}
-    widen(load_file(args.run), state)
+    widen(read_weights(args.run), state)
     pipeline.load_state_dict(state, strict=True)
     pipeline.save(args.out)
     print(f"wrote {args.out}")

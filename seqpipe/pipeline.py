@@ -201,8 +201,14 @@ class Pipeline(nn.Module):
 
     # -- bundles -----------------------------------------------------------------
 
-    def save(self, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
-        """Write the bundle atomically (temp file + rename)."""
+    def save(
+        self,
+        path: str | os.PathLike,
+        extra: dict[str, Any] | None = None,
+        int8_weights: bool = False,
+    ) -> Path:
+        """Write the bundle atomically (temp file + rename); ``int8_weights``: its weight
+        matrices in int8 with a scale per row (``deploy.quantize.pack_int8``)."""
         from safetensors.torch import save_file
 
         from seqpipe.plugins import load
@@ -234,6 +240,10 @@ class Pipeline(nn.Module):
             **(extra or {}),
         }
         tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        if int8_weights:
+            from seqpipe.deploy.quantize import pack_int8
+
+            tensors = pack_int8(tensors)
         with atomic_path(path) as tmp:
             save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(metadata)})
         return Path(path)
@@ -249,8 +259,6 @@ class Pipeline(nn.Module):
         device, before any memory is allocated), and side files (LM, lexicon) must lie
         in the bundle's own folder or among seqpipe's bundled models.
         """
-        from safetensors.torch import load_file
-
         from seqpipe.plugins import registry as default_registry
 
         registry = default_registry()
@@ -264,7 +272,7 @@ class Pipeline(nn.Module):
         if side_files:  # the bundle's own names, not this machine's paths
             pipeline.config["decoder"].update(side_files)
         try:
-            state = load_file(str(path), device="cpu")
+            state = read_weights(path)
             check_keys(path, set(pipeline.state_dict()), set(state))
             pipeline.load_state_dict(state, strict=True)
         except (RuntimeError, OSError) as exc:
@@ -276,6 +284,32 @@ class Pipeline(nn.Module):
         pipeline.source = str(path)
         pipeline.eval()
         return pipeline.to(device) if device is not None else pipeline
+
+
+def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A bundle's tensors as float weights (int8-stored ones unpacked), on the CPU."""
+    from safetensors.torch import load_file
+
+    from seqpipe.deploy.quantize import SCALE_SUFFIX, unpack_int8
+
+    state = load_file(str(path), device="cpu")
+    if any(k.endswith(SCALE_SUFFIX) for k in state):
+        state = unpack_int8(state, path)
+    return state
+
+
+def _stored_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Each weight's shape as the file stores it (an int8 weight's scales left out)."""
+    from safetensors import safe_open
+
+    from seqpipe.deploy.quantize import SCALE_SUFFIX
+
+    with safe_open(str(path), framework="pt") as f:
+        return {
+            k: tuple(f.get_slice(k).get_shape())
+            for k in f.keys()  # noqa: SIM118
+            if not k.endswith(SCALE_SUFFIX)
+        }
 
 
 SIDE_FILES = ("lm", "lexicon")  # decoder options that name files
@@ -317,10 +351,7 @@ def _side_files(config: dict[str, Any], path: Path) -> tuple[dict[str, Any], dic
 def _check_sizes(cls, config: dict[str, Any], path: Path, registry: Registry) -> None:
     """Build the model on the meta device (no memory) and compare every weight's shape
     with what the file stores, so a config asking for 10^15 weights fails in a moment."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    stored = _stored_shapes(path)
     try:
         skeleton = cls.from_config(config, registry, meta_model=True)
     except SeqpipeError:
@@ -400,14 +431,11 @@ def check_components(path: Path, metadata: dict[str, Any], registry: Registry) -
 def describe_bundle(name_or_path: str | os.PathLike) -> dict[str, Any]:
     """What ``seqpipe inspect`` shows: the header's components, packages and versions,
     config and facts, and the weights' count and size, without loading any tensor."""
-    from safetensors import safe_open
-
     from seqpipe.plugins import registry
 
     path = resolve_bundle(name_or_path, registry())
     metadata = read_bundle_metadata(path)
-    with safe_open(str(path), framework="pt") as f:
-        shapes = [f.get_slice(k).get_shape() for k in f.keys()]  # noqa: SIM118
+    shapes = list(_stored_shapes(path).values())
     return {
         "path": str(path),
         "format": metadata["format"],

@@ -65,3 +65,44 @@ def test_the_shipped_model_says_the_same_in_int8_and_float32():
         for compute in ("float32", "int8")
     ]
     assert texts == ["seven three one"] * 2
+
+
+def test_int8_stored_weights_take_a_quarter_of_the_bytes_and_load_back_close(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from seqpipe.deploy.quantize import SCALE_SUFFIX
+    from seqpipe.errors import SeqpipeError
+    from seqpipe.pipeline import describe_bundle
+
+    torch.manual_seed(0)
+    pipeline = Pipeline.from_config(CTC).eval()
+    plain, packed = tmp_path / "plain.safetensors", tmp_path / "int8.safetensors"
+    pipeline.save(plain)
+    pipeline.save(packed, int8_weights=True)
+    assert packed.stat().st_size < 0.35 * plain.stat().st_size
+    stored = load_file(str(packed))
+    for name, w in pipeline.state_dict().items():
+        if name + SCALE_SUFFIX in stored:  # a matrix: int8, within half a step of each row
+            assert stored[name].dtype == torch.int8 and w.numel() >= 4096
+            step = stored[name + SCALE_SUFFIX].view(-1, *[1] * (w.dim() - 1))
+            assert ((stored[name].float() * step - w).abs() <= step / 2 + 1e-7).all()
+        else:  # biases and norms as they were
+            assert torch.equal(stored[name], w)
+    assert sum(k.endswith(SCALE_SUFFIX) for k in stored) >= 4  # the GRU's and the head's
+    loaded = Pipeline.load(packed)
+    assert describe_bundle(packed)["parameters"] == describe_bundle(plain)["parameters"]
+    feats, lengths = torch.randn(2, 100, 40), torch.tensor([100, 61])
+    with torch.no_grad():
+        y, q = pipeline.model(feats, lengths)[0], loaded.model(feats, lengths)[0]
+    assert (q - y).abs().max() < 0.05
+    stored[next(k for k in stored if k.endswith(SCALE_SUFFIX))] = torch.ones(3)
+    save_file(stored, str(packed), metadata=_header(plain))
+    with pytest.raises(SeqpipeError, match=rf"^{packed}: .*int8_scale does not fit"):
+        Pipeline.load(packed)
+
+
+def _header(path) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return f.metadata()

@@ -8,6 +8,10 @@ real dev speakers (docs/transcribe.md). Quantized kernels exist for the CPU only
 
 ``compute_type`` (the ``--compute-type`` of ``seqpipe transcribe`` and ``evaluate``):
 ``float32``; ``int8``; ``auto``, int8 for speech models on the CPU and float32 elsewhere.
+
+:func:`pack_int8` / :func:`unpack_int8`: a bundle's weight matrices stored in int8 with a
+scale per row (``make_bundle.py --int8-weights``), a quarter of the bytes in the wheel;
+loading turns them back into float32.
 """
 
 from __future__ import annotations
@@ -51,3 +55,37 @@ def for_compute_type(pipeline, compute_type: str = "auto") -> nn.Module:
             if compute_type == "int8":
                 raise SeqpipeError(f"int8 inference is not available here: {exc}") from None
     return pipeline.model
+
+
+SCALE_SUFFIX = ".int8_scale"  # a weight stored in int8 has its per-row scales beside it
+PACKED_MIN_SIZE = 4096  # smaller tensors (biases, norms) stay float32: they save nothing
+
+
+def pack_int8(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights for a bundle, each float matrix of at least ``PACKED_MIN_SIZE`` values in
+    int8 with one float32 scale per output row (symmetric: w ~ q * scale): a quarter of
+    the bytes, and what ``int8_model`` computes with anyway."""
+    packed = {}
+    for name, w in tensors.items():
+        if not (w.is_floating_point() and w.dim() >= 2 and w.numel() >= PACKED_MIN_SIZE):
+            packed[name] = w
+            continue
+        rows = w.float().reshape(w.shape[0], -1)
+        scale = rows.abs().amax(1) / 127  # [rows]
+        q = torch.round(rows / scale.clamp_min(1e-30)[:, None]).clamp(-127, 127)
+        packed[name] = q.to(torch.int8).reshape(w.shape).contiguous()
+        packed[name + SCALE_SUFFIX] = scale.contiguous()
+    return packed
+
+
+def unpack_int8(tensors: dict[str, torch.Tensor], path) -> dict[str, torch.Tensor]:
+    """:func:`pack_int8` undone (float32 weights); a scale that does not fit its weight
+    is one error naming the file."""
+    state = {k: v for k, v in tensors.items() if not k.endswith(SCALE_SUFFIX)}
+    for key in tensors.keys() - state.keys():
+        name, scale = key[: -len(SCALE_SUFFIX)], tensors[key]
+        q = state.get(name)
+        if q is None or q.dtype != torch.int8 or scale.dim() != 1 or len(scale) != len(q):
+            raise SeqpipeError(f"{path}: {key} does not fit an int8 weight {name}")
+        state[name] = q.float() * scale.float().view(-1, *[1] * (q.dim() - 1))
+    return state

@@ -76,14 +76,12 @@ def init_weights(pipeline, name_or_path: str) -> list[str]:
     """Start from a trained bundle's weights (fine-tuning): the same architecture, except
     that submodules the bundle has none of at all (e.g. a training-only ``speller``) start
     fresh. Returns those submodules' names."""
-    from safetensors.torch import load_file
-
-    from seqpipe.pipeline import read_bundle_metadata, resolve_bundle
+    from seqpipe.pipeline import read_bundle_metadata, read_weights, resolve_bundle
     from seqpipe.plugins import registry
 
     path = resolve_bundle(name_or_path, registry())
     read_bundle_metadata(path)  # a clear error for a file that is not a bundle
-    state = load_file(str(path), device="cpu")
+    state = read_weights(path)
     fresh = sorted(
         name
         for name, module in pipeline.model.named_children()
