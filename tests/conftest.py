@@ -1,4 +1,4 @@
-"""Shared fixtures: fake installed plugins and a subprocess runner for the CLI."""
+"""Shared fixtures: fake installed plugins, a subprocess runner for the CLI, one torch thread."""
 
 from __future__ import annotations
 
@@ -11,6 +11,19 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small models on two shared cores: extra intra-op threads only fight the other test
+    processes for the CPU (and a module's sums then add up as in an OMP_NUM_THREADS=1
+    subprocess). A module opts in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def make_installed_plugin(

@@ -18,14 +18,7 @@ from seqpipe.music.request import Request, parse_primer
 from seqpipe.pipeline import Pipeline
 from seqpipe.theory import scale_pitch_classes
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: extra intra-op threads only fight the other test processes for the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 TINY = {

@@ -20,14 +20,7 @@ from seqpipe.music.metrics import (
 )
 from seqpipe.pipeline import Pipeline
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: extra intra-op threads only fight the other test processes for the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def scale_tune(start: int, n: int = 24) -> Melody:

@@ -15,14 +15,7 @@ from seqpipe.features.mfcc import MFCC
 from seqpipe.features.specaugment import SpecAugment
 from seqpipe.features.vtlp import VocalTractWarp, source_bins
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: extra threads only contend with each other on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def tone(freq: float, seconds: float, rate: int) -> np.ndarray:

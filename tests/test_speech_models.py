@@ -15,14 +15,7 @@ from seqpipe.models.acoustic import CTCRNN, LAS
 from seqpipe.pipeline import Pipeline
 from seqpipe.text import VOCAB, encode
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: extra threads only contend with each other on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def padded_batch(lengths=(40, 31, 17), size=20):

@@ -24,12 +24,7 @@ EXAMPLE = REPO / "examples" / "seven_three_one.wav"
 INDEX = {c: i for i, c in enumerate(VOCAB)}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def chunked(model, x, chunk, lookahead):

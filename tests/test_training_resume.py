@@ -19,13 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 ENV = {"OMP_NUM_THREADS": "1"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The same thread count as the OMP_NUM_THREADS=1 subprocess, so sums add up alike."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.mark.slow  # subprocesses: each pays torch's import

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from seqpipe.data.tones import write_tone_dataset
 from seqpipe.errors import SeqpipeError
@@ -15,12 +14,7 @@ from seqpipe.training.sweep import parse_grid, sweep
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def test_grid_keys_resolve_and_values_parse():
