@@ -502,3 +502,38 @@ def test_speechcommands_reader_takes_the_word_from_the_folder(tmp_path):
     write_wav(tmp_path / "yes" / "take1.wav")
     with pytest.raises(SeqpipeError, match=r"take1.wav: expected a name like <speaker>_nohash_<n>"):
         read_speechcommands(tmp_path)
+
+
+def test_kaldi_reader_joins_text_wav_scp_speakers_and_sexes(tmp_path):
+    from seqpipe.data.corpora import read_kaldi
+
+    data = tmp_path / "train"
+    data.mkdir()
+    (tmp_path / "WAVE").mkdir()
+    write_wav(tmp_path / "WAVE" / "a1.wav")  # relative to the directory above
+    write_wav(data / "b1.wav")  # relative to the data directory itself
+    (data / "text").write_text("a1\tWE CALL IT BEAR\nb1 ZERO 3\n")
+    (data / "wav.scp").write_text("a1\tWAVE/a1.wav\nb1 b1.wav\n")
+    (data / "utt2spk").write_text("a1 0001\nb1 0002\n")
+    (data / "spk2gender").write_text("0001\tm\n0002 F\n")
+    entries = read_kaldi(data)
+    assert [(e["text"], e["speaker"], e["gender"]) for e in entries] == [
+        ("we call it bear", "0001", "m"),
+        ("zero three", "0002", "f"),
+    ]
+    assert entries[0]["audio"].endswith("WAVE/a1.wav") and entries[0]["duration"] == 0.3
+    (data / "utt2spk").unlink()
+    assert {e["speaker"] for e in read_kaldi(data)} == {"a1", "b1"}  # Kaldi's default
+
+    (data / "wav.scp").write_text("a1 sox WAVE/a1.wav -t wav - |\nb1 b1.wav\n")
+    with pytest.raises(SeqpipeError, match=r"wav.scp:1: a command, not an audio file"):
+        read_kaldi(data)
+    (data / "wav.scp").write_text("a1 WAVE/a1.wav\nb1 missing.wav\n")
+    with pytest.raises(SeqpipeError, match=r"wav.scp:2: no audio file missing.wav"):
+        read_kaldi(data)
+    (data / "wav.scp").write_text("a1 WAVE/a1.wav\n")
+    with pytest.raises(SeqpipeError, match=r"text:2: 'b1' is not in wav.scp"):
+        read_kaldi(data)
+    (data / "text").write_text("a1\n")
+    with pytest.raises(SeqpipeError, match=r"text:1: expected '<key> <value>'"):
+        read_kaldi(data)

@@ -19,6 +19,7 @@ FORMATS = {
     "ljspeech": ("read_ljspeech", "the folder holding metadata.csv and wavs/"),
     "commonvoice": ("read_commonvoice", "a clip list (train.tsv, validated.tsv, ...)"),
     "speechcommands": ("read_speechcommands", "the folder of word folders (yes/, no/, ...)"),
+    "kaldi": ("read_kaldi", "a Kaldi data directory (text, wav.scp, utt2spk, spk2gender)"),
 }
 
 

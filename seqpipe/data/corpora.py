@@ -18,6 +18,10 @@ Common Voice   a clip list (``train.tsv``, ``validated.tsv``...) whose header na
 Speech         ``<word>/<speaker>_nohash_<n>.wav``: one spoken word per clip, the folder
 Commands       naming it (the test set's ``_unknown_/<word>_<speaker>_nohash_<n>.wav`` too;
                ``_background_noise_`` and ``_silence_`` are not speech)
+Kaldi          a data directory (speechocean762, many recipes' ``data/train``): ``text``
+               (``<utterance-id> TEXT``) and ``wav.scp`` (``<utterance-id> <audio path>``,
+               relative to the directory or the one above it; piped commands are refused),
+               ``utt2spk`` (``<utterance-id> <speaker>``) and ``spk2gender`` if present
 =============  ==============================================================================
 """
 
@@ -158,6 +162,46 @@ def read_speechcommands(root: str | os.PathLike) -> list[Entry]:
     if not entries:
         raise SeqpipeError(f"{root}: no Speech Commands clips (<word>/<speaker>_nohash_<n>.wav)")
     return _sorted(entries)
+
+
+def read_kaldi(root: str | os.PathLike) -> list[Entry]:
+    """A Kaldi data directory (``text``, ``wav.scp``; ``utt2spk``, ``spk2gender`` if there).
+    Without ``utt2spk`` each utterance is its own speaker, as Kaldi has it."""
+    root = _folder(root)
+    texts = _kaldi_table(root / "text")
+    audio = _kaldi_table(root / "wav.scp")
+    speakers = _kaldi_table(root / "utt2spk") if (root / "utt2spk").exists() else {}
+    genders = _kaldi_table(root / "spk2gender") if (root / "spk2gender").exists() else {}
+    entries = []
+    for utterance, (number, text) in texts.items():
+        if utterance not in audio:
+            raise SeqpipeError(f"{root / 'text'}:{number}: {utterance!r} is not in wav.scp")
+        scp_line, path = audio[utterance]
+        if path.endswith("|") or len(path.split()) > 1:
+            raise SeqpipeError(
+                f"{root / 'wav.scp'}:{scp_line}: a command, not an audio file; write the "
+                "audio out (e.g. with sox) and list the files"
+            )
+        found = next((d / path for d in (root, root.parent) if (d / path).exists()), None)
+        if found is None:
+            raise SeqpipeError(f"{root / 'wav.scp'}:{scp_line}: no audio file {path}")
+        speaker = speakers.get(utterance, (0, utterance))[1]
+        gender = genders.get(speaker, (0, ""))[1].lower()
+        entries.append(_entry(found, text, speaker, gender or None))
+    if not entries:
+        raise SeqpipeError(f"{root / 'text'}: no utterances")
+    return _sorted(entries)
+
+
+def _kaldi_table(path: Path) -> dict[str, tuple[int, str]]:
+    """A Kaldi ``<key> <value>`` file: key -> (line number, value)."""
+    table = {}
+    for number, line in _lines(path):
+        fields = line.split(maxsplit=1)
+        if len(fields) != 2:
+            raise SeqpipeError(f"{path}:{number}: expected '<key> <value>'")
+        table[fields[0]] = (number, fields[1])
+    return table
 
 
 def _entry(audio: Path, text: str, speaker: str, gender: str | None) -> Entry:

@@ -26,7 +26,8 @@ import torch
 
 from seqpipe.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
 
-NUCLEUS_CANDIDATES = 64  # top-p looks at this many best tokens first: a cheap top-k, no sort
+NUCLEUS_CANDIDATES = 32  # top-p looks at this many best tokens first: a cheap top-k, no sort
+# (a melody's nucleus at top-p 0.95 holds <= 25; a wider one falls back to a full sort)
 REPEAT_MOMENTUM = 8  # tokens (4 notes of the event encoding) followed for the full copy bias
 
 
@@ -61,8 +62,14 @@ def sample_categorical(
     argmax(p / E) with E ~ Exp(1) picks index i with probability p_i; it costs a few
     elementwise ops, where torch.multinomial was the slowest op of a decoding step.
     """
-    race = torch.empty_like(logits).exponential_(generator=generator)
-    return (logits.softmax(-1) / race).argmax(-1)
+    return (logits.softmax(-1) / exponential_like(logits, generator)).argmax(-1)
+
+
+def exponential_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Exp(1) draws shaped like ``x``: -log U, U ~ U[0, 1) (U = 0 gives inf: that token
+    cannot win). A third of ``Tensor.exponential_``'s time on the CPU (30 against 95 us
+    for 64 x 64), which draws each value in scalar code."""
+    return torch.empty_like(x).uniform_(generator=generator).log_().neg_()
 
 
 @contextlib.contextmanager
@@ -129,7 +136,7 @@ class Sampler:
         if k < logits.shape[-1] and not float(mass[:, -1].min()) > self.top_p:
             return sample_categorical(filter_logits(logits, top_p=self.top_p), generator)
         best = best.masked_fill(mass - best > self.top_p, 0.0)  # mass before already enough
-        race = torch.empty_like(best).exponential_(generator=generator)
+        race = exponential_like(best, generator)
         return order.gather(-1, (best / race).argmax(-1, keepdim=True)).squeeze(-1)
 
     def copy_bias(self, logits: torch.Tensor, lookback) -> torch.Tensor:

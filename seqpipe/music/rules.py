@@ -100,6 +100,25 @@ class MelodyRules:
             reach[r] = any(s <= r and reach[r - s] for s in steps)
         return torch.tensor(reach + [j == 0 for j in range(self.reach_gcd)])
 
+    def _fits(self, device) -> torch.Tensor:
+        """[far + 1 + gcd, V]: which tokens fit (not <eos>) with ``r`` ticks left, row ``r``
+        for r <= ``far``; further from the end it depends only on r modulo the gcd, row
+        ``far + 1 + (r - far - 1) % gcd`` (:meth:`_fits_row`)."""
+        self.far = self.reach_limit + self.max_advance  # every token leaves >= reach_limit
+        left = torch.arange(self.far + 1 + self.reach_gcd, device=device)[:, None] - self.advance
+        far = self.reach_limit + left.remainder(self.reach_gcd)
+        fits = (left >= 0) & self.reachable[
+            torch.where(left < self.reach_limit, left.clamp(min=0), far)
+        ]
+        fits = (fits & ~(self.opens & (left == 0))) | self.free
+        fits[:, EOS] = False
+        return fits
+
+    def _fits_row(self, remaining: torch.Tensor) -> torch.Tensor:
+        """Rows of :meth:`_fits` for ``remaining`` [B] ticks."""
+        far = self.far + 1 + (remaining - self.far - 1).remainder(self.reach_gcd)
+        return torch.where(remaining > self.far, far, remaining)
+
     def _target_from(self, meter_tokens: torch.Tensor) -> torch.Tensor:
         return self.bars * self.bar_ticks[meter_tokens]
 
@@ -118,16 +137,9 @@ class MelodyRules:
         ):
             setattr(self, name, getattr(self, name).to(device))
         self.grammar_ok = self.grammar & self.ok
-        # Far from the end (more than `far` ticks left) whether a token fits depends only
-        # on the remaining ticks modulo the gcd: one precomputed row per residue.
-        self.far = self.reach_limit + int(self.advance.max())
-        residue = torch.arange(self.reach_gcd, device=device)[:, None] - self.advance
-        self.far_fits = self.reachable[self.reach_limit + residue.remainder(self.reach_gcd)]
-        self.far_fits = (self.far_fits | self.free) & (
-            torch.arange(len(self.free), device=device) != EOS
-        )
-        self.far_next = self.grammar_ok & self.far_fits[0]  # [prev, next] when gcd is 1
         self.max_advance, self.far_until = int(self.advance.max()), 0
+        self.fits = self._fits(device)
+        self.far_next = self.grammar_ok & self.fits[self.far + 1]  # [prev, next] when gcd is 1
         time = int(self.advance[torch.tensor(prompt, device=device)].sum())
         target = NO_TARGET
         if self.target_ticks is not None:
@@ -170,18 +182,12 @@ class MelodyRules:
             return self.far_next.index_select(0, prev)
         st = self._counted(st)
         remaining = st.target - st.time
-        if st.pos < self.far_until or self._far_for(st.pos, remaining):
-            if self.reach_gcd == 1:
-                return self.far_next.index_select(0, prev)
-            return self.grammar_ok[prev] & self.far_fits[remaining.remainder(self.reach_gcd)]
-        left = remaining[:, None] - self.advance  # [B, V] ticks left after a token
-        far = self.reach_limit + left.remainder(self.reach_gcd)
-        fits = (left >= 0) & self.reachable[
-            torch.where(left < self.reach_limit, left.clamp(min=0), far)
-        ]
-        fits = (fits & ~(self.opens & (left == 0))) | self.free
-        mask = self.grammar[prev] & self.ok & fits
-        mask[:, EOS] = False
+        far = st.pos < self.far_until or self._far_for(st.pos, remaining)
+        if far and self.reach_gcd == 1:
+            return self.far_next.index_select(0, prev)
+        mask = self.grammar_ok[prev] & self.fits[self._fits_row(remaining)]
+        if far:  # every row far from its end: <eos> is not due
+            return mask
         stop = ~mask.any(1, keepdim=True)  # nothing fits: the requested length is reached
         mask = torch.where(stop, self.eos_only, mask)
         return torch.where(st.ended[:, None], self.pad_only_mask, mask)
