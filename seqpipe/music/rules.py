@@ -104,7 +104,6 @@ class MelodyRules:
         """[far + 1 + gcd, V]: which tokens fit (not <eos>) with ``r`` ticks left, row ``r``
         for r <= ``far``; further from the end it depends only on r modulo the gcd, row
         ``far + 1 + (r - far - 1) % gcd`` (:meth:`_fits_row`)."""
-        self.far = self.reach_limit + self.max_advance  # every token leaves >= reach_limit
         left = torch.arange(self.far + 1 + self.reach_gcd, device=device)[:, None] - self.advance
         far = self.reach_limit + left.remainder(self.reach_gcd)
         fits = (left >= 0) & self.reachable[
@@ -138,6 +137,7 @@ class MelodyRules:
             setattr(self, name, getattr(self, name).to(device))
         self.grammar_ok = self.grammar & self.ok
         self.max_advance, self.far_until = int(self.advance.max()), 0
+        self.far = self.reach_limit + self.max_advance  # beyond, every token leaves >= the limit
         self.fits = self._fits(device)
         self.far_next = self.grammar_ok & self.fits[self.far + 1]  # [prev, next] when gcd is 1
         time = int(self.advance[torch.tensor(prompt, device=device)].sum())
