@@ -308,3 +308,22 @@ def test_cli_export_and_transcribe_with_the_onnx_backend(tmp_path):
     ]
     assert texts[0].strip() == "seven three one"
     assert texts[1] == texts[0]
+
+
+def test_without_the_onnx_extra_export_and_the_backend_name_it_in_one_line(tmp_path):
+    """With onnx and onnxruntime not importable, both commands fail in one line that says
+    what to install, and write nothing."""
+    hide = "import sys; sys.modules['onnx'] = sys.modules['onnxruntime'] = None; "
+    commands = {
+        "seqpipe export": ["export", "digits", "-o", str(tmp_path / "d.onnx")],
+        "the onnx backend": ["transcribe", str(ROOT / "examples" / "seven_three_one.wav"),
+                             "-m", "digits", "--backend", "onnx"],
+    }  # fmt: skip
+    for what, args in commands.items():
+        out = subprocess.run(
+            [sys.executable, "-c", hide + "from seqpipe.cli import main; main()", *args],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 1
+        assert out.stderr.splitlines() == [f"Error: {what} needs onnx: pip install 'seqpipe[onnx]'"]
+    assert not (tmp_path / "d.onnx").exists()

@@ -376,10 +376,12 @@ def export_onnx(
     With ``check`` (default) onnxruntime runs the file against PyTorch at two batch
     sizes and two lengths and the file is kept only if they agree within ``TOLERANCE``.
     """
-    import onnx
-
     from seqpipe.atomic import atomic_path
+    from seqpipe.deploy.runtime import need
 
+    onnx = need("onnx", "seqpipe export")
+    if check:
+        need("onnxruntime", "seqpipe export's check")
     kind = graph_kind(pipeline)
     if features and kind != "ctc":
         raise SeqpipeError(f"--features: only speech (CTC) models take audio, not a {kind} model")
@@ -412,9 +414,11 @@ def export_onnx(
 def export_bundle(model: str, output: str, *, features: bool = False, check: bool = True) -> Export:
     """Load bundle ``model`` (a name or path) on the CPU and :func:`export_onnx` it."""
     from seqpipe.atomic import check_writable
+    from seqpipe.deploy.runtime import need
     from seqpipe.pipeline import Pipeline
 
     check_writable(Path(output).parent)
+    need("onnx", "seqpipe export")  # refused before the model loads
     return export_onnx(Pipeline.load(model, "cpu"), output, features=features, check=check)
 
 

@@ -15,6 +15,7 @@ made earlier by ``seqpipe export`` for this bundle.
 
 from __future__ import annotations
 
+import importlib
 import json
 import tempfile
 from pathlib import Path
@@ -26,14 +27,18 @@ import torch
 from seqpipe.errors import SeqpipeError
 
 
+def need(module: str, what: str):
+    """``module`` of the ``onnx`` extra, imported; if it is missing, a one-line error
+    saying that ``what`` needs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise SeqpipeError(f"{what} needs {module}: pip install 'seqpipe[onnx]'") from None
+
+
 def session(path: str, threads: int | None = None):
     """An onnxruntime CPU session; ``threads`` (default: torch's) intra-op threads."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise SeqpipeError(
-            "the onnx backend needs onnxruntime: pip install 'seqpipe[onnx]'"
-        ) from None
+    ort = need("onnxruntime", "the onnx backend")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
@@ -43,7 +48,7 @@ def session(path: str, threads: int | None = None):
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The ``seqpipe`` metadata prop of an exported file (SeqpipeError if it has none)."""
-    import onnx
+    onnx = need("onnx", "reading an ONNX model")
 
     try:
         proto = onnx.load(str(path), load_external_data=False)
@@ -187,6 +192,8 @@ def onnx_model(pipeline, path: str | None = None, threads: int | None = None):
     runner = {"ctc": OnnxCTC, "lm_step": OnnxLM}.get(kind)
     if runner is None:
         raise SeqpipeError(f"the onnx backend runs speech (CTC) and melody models, not {kind}")
+    for module in ("onnx", "onnxruntime"):
+        need(module, "the onnx backend")
     if path is not None:
         return runner(path, threads)
     with tempfile.TemporaryDirectory(prefix="seqpipe-onnx-") as tmp:
