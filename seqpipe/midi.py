@@ -113,7 +113,10 @@ def read_midi(path: str | os.PathLike, instrument: int | None = None) -> Melody:
     try:
         pm = pretty_midi.PrettyMIDI(str(path))
     except Exception as exc:  # mido/pretty_midi raise many types on corrupt files
-        raise SeqpipeError(f"{path}: cannot read MIDI ({type(exc).__name__}: {exc})") from None
+        reason = "the file ends early" if isinstance(exc, EOFError) else str(exc).strip()
+        raise SeqpipeError(
+            f"{path}: cannot read MIDI ({type(exc).__name__}: {reason or 'no detail'})"
+        ) from None
     if not any(inst.notes for inst in pm.instruments):
         raise SeqpipeError(f"{path}: no notes")
     pitched = [inst for inst in pm.instruments if not inst.is_drum and inst.notes]

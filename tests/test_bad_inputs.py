@@ -558,6 +558,16 @@ def g_corrupt_primer(tmp, mp, fx):
     )
 
 
+def g_truncated_primer(tmp, mp, fx):
+    (tmp / "p.mid").write_bytes(b"hi\n")
+    return Expect(
+        generate(fx, "-o", tmp / "t.mid", "--primer", tmp / "p.mid"),
+        1,
+        [("p.mid", "cannot read MIDI (EOFError: the file ends early)")],
+        absent=[tmp / "t.mid"],
+    )
+
+
 # -- train, evaluate, lm -------------------------------------------------------------
 
 
@@ -783,6 +793,7 @@ CASES = [
     g_replaced_midi_keeps_its_mode,
     g_speech_model_for_generate,
     g_corrupt_primer,
+    g_truncated_primer,
     r_out_under_a_file,
     r_resume_without_checkpoint,
     r_missing_recipe,
