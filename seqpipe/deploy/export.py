@@ -368,6 +368,17 @@ def metadata(pipeline, kind: str, features: bool, names: tuple[list, list]) -> d
     return props
 
 
+def _modules(check: bool):
+    """The ``onnx`` module, once the onnx extra's modules an export needs are there
+    (onnxruntime runs the ``check``)."""
+    from seqpipe.deploy.runtime import need
+
+    onnx = need("onnx", "seqpipe export")
+    if check:
+        need("onnxruntime", "seqpipe export's check")
+    return onnx
+
+
 def export_onnx(
     pipeline, path: str | Path, *, features: bool = False, check: bool = True
 ) -> Export:
@@ -377,11 +388,8 @@ def export_onnx(
     sizes and two lengths and the file is kept only if they agree within ``TOLERANCE``.
     """
     from seqpipe.atomic import atomic_path
-    from seqpipe.deploy.runtime import need
 
-    onnx = need("onnx", "seqpipe export")
-    if check:
-        need("onnxruntime", "seqpipe export's check")
+    onnx = _modules(check)
     kind = graph_kind(pipeline)
     if features and kind != "ctc":
         raise SeqpipeError(f"--features: only speech (CTC) models take audio, not a {kind} model")
@@ -414,11 +422,10 @@ def export_onnx(
 def export_bundle(model: str, output: str, *, features: bool = False, check: bool = True) -> Export:
     """Load bundle ``model`` (a name or path) on the CPU and :func:`export_onnx` it."""
     from seqpipe.atomic import check_writable
-    from seqpipe.deploy.runtime import need
     from seqpipe.pipeline import Pipeline
 
     check_writable(Path(output).parent)
-    need("onnx", "seqpipe export")  # refused before the model loads
+    _modules(check)  # refused before the model loads
     return export_onnx(Pipeline.load(model, "cpu"), output, features=features, check=check)
 
 
