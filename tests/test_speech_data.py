@@ -525,15 +525,13 @@ def test_kaldi_reader_joins_text_wav_scp_speakers_and_sexes(tmp_path):
     (data / "utt2spk").unlink()
     assert {e["speaker"] for e in read_kaldi(data)} == {"a1", "b1"}  # Kaldi's default
 
-    (data / "wav.scp").write_text("a1 sox WAVE/a1.wav -t wav - |\nb1 b1.wav\n")
-    with pytest.raises(SeqpipeError, match=r"wav.scp:1: a command, not an audio file"):
-        read_kaldi(data)
-    (data / "wav.scp").write_text("a1 WAVE/a1.wav\nb1 missing.wav\n")
-    with pytest.raises(SeqpipeError, match=r"wav.scp:2: no audio file missing.wav"):
-        read_kaldi(data)
-    (data / "wav.scp").write_text("a1 WAVE/a1.wav\n")
-    with pytest.raises(SeqpipeError, match=r"text:2: 'b1' is not in wav.scp"):
-        read_kaldi(data)
-    (data / "text").write_text("a1\n")
-    with pytest.raises(SeqpipeError, match=r"text:1: expected '<key> <value>'"):
-        read_kaldi(data)
+    broken = [  # (file, its new contents, the error), each on top of the ones before
+        ("wav.scp", "a1 sox WAVE/a1.wav -t wav - |\nb1 b1.wav\n", r"wav.scp:1: a command, not an audio file"),
+        ("wav.scp", "a1 WAVE/a1.wav\nb1 missing.wav\n", r"wav.scp:2: no audio file missing.wav"),
+        ("wav.scp", "a1 WAVE/a1.wav\n", r"text:2: 'b1' is not in wav.scp"),
+        ("text", "a1\n", r"text:1: expected '<key> <value>'"),
+    ]  # fmt: skip
+    for name, contents, error in broken:
+        (data / name).write_text(contents)
+        with pytest.raises(SeqpipeError, match=error):
+            read_kaldi(data)
